@@ -1,0 +1,1 @@
+"""medzoo's benchmark harness: datasets, metrics, suites, results store, leaderboards and the CLI."""

@@ -1,0 +1,20 @@
+"""medzoo's model zoo: a registry of medical-imaging baselines with pretrained-weight loaders and transfer modes.
+
+    >>> import zoo
+    >>> model = zoo.create_model("resnet18", num_classes=2, in_chans=1)   # random init
+    >>> zoo.get_spec("resnet18").weights["tv_in1k"].source
+    'https://download.pytorch.org/models/resnet18-f37072fd.pth'
+"""
+
+from zoo._factory import create_model, get_spec, list_models, preprocess_of, register_model, resolve
+from zoo._registry import Registry
+from zoo._specs import ModelSpec, Preprocess, Task, WeightsSpec
+from zoo._weights import fetch
+from zoo.errors import (HashMismatchError, InputShapeError, MedzooError, UnknownNameError,
+                        WeightsMismatchError, WeightsUnavailableError)
+
+__all__ = [
+    "HashMismatchError", "InputShapeError", "MedzooError", "ModelSpec", "Preprocess", "Registry", "Task",
+    "UnknownNameError", "WeightsMismatchError", "WeightsSpec", "WeightsUnavailableError", "create_model", "fetch",
+    "get_spec", "list_models", "preprocess_of", "register_model", "resolve",
+]

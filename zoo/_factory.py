@@ -1,0 +1,154 @@
+"""The model registry and the public entry points built on it: list_models, get_spec, create_model."""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from zoo import _weights
+from zoo._registry import Registry
+from zoo._specs import Builder, ModelSpec, Preprocess, Task, WeightsSpec
+from zoo.errors import UnknownNameError, WeightsUnavailableError
+
+log = logging.getLogger("zoo")
+
+MODELS: Registry[ModelSpec] = Registry("model")
+
+# Inputs for models trained from scratch here: MedMNIST's own normalisation (mean 0.5, std 0.5).
+SCRATCH_PREPROCESS = Preprocess(input_size=28, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), interpolation="bilinear")
+_LOCAL = WeightsSpec(tag="local", source="file:", pretrain_data="unknown", license="unknown",
+                     preprocess=SCRATCH_PREPROCESS, num_classes=None)
+
+
+def register_model(
+    *,
+    name: str | None = None,
+    family: str,
+    paper: str,
+    weights: Mapping[str, WeightsSpec] | None = None,
+    default_tag: str | None = None,
+    default_size: int,
+    min_size: int,
+    feature_dim: int,
+    num_params: int,
+    gflops: float,
+    task: Task = Task.CLASSIFICATION,
+    num_classes: int = 1000,
+    size_divisor: int = 1,
+    description: str = "",
+) -> Callable[[Builder], Builder]:
+    """Decorator: register `builder(num_classes=..., in_chans=...)` under `name` (default: its __name__)."""
+
+    def deco(builder: Builder) -> Builder:
+        MODELS.add(ModelSpec(
+            name=name or builder.__name__, family=family, task=task, paper=paper, builder=builder,
+            weights=weights or {}, default_tag=default_tag, default_size=default_size, min_size=min_size,
+            feature_dim=feature_dim, num_params=num_params, gflops=gflops, num_classes=num_classes,
+            size_divisor=size_divisor, description=description or (builder.__doc__ or "").strip().split("\n")[0],
+        ))
+        return builder
+
+    return deco
+
+
+def _ensure_loaded() -> None:
+    import zoo.models  # noqa: F401  (importing the family files fills MODELS)
+
+
+def get_spec(name: str) -> ModelSpec:
+    """The spec of a model; `name` may carry a weights tag (`resnet18.tv_in1k`)."""
+    return resolve(name)[0]
+
+
+def resolve(name: str) -> tuple[ModelSpec, WeightsSpec | None]:
+    """Split `arch[.tag]` and return the spec and the named (or default) weights."""
+    _ensure_loaded()
+    arch, _, tag = name.partition(".")
+    spec = MODELS.get(arch)
+    if not tag:
+        return spec, spec.weights.get(spec.default_tag) if spec.default_tag else None
+    if tag not in spec.weights:
+        import difflib
+
+        close = difflib.get_close_matches(tag, list(spec.weights), n=3, cutoff=0.3)
+        raise UnknownNameError(f"weights tag for {arch}", tag, [f"{arch}.{t}" for t in close]
+                               or [f"{arch}.{t}" for t in spec.weights])
+    return spec, spec.weights[tag]
+
+
+def list_models(pattern: str = "*", pretrained: bool = False, task: Task | str | None = None) -> list[str]:
+    """Registered model names matching `pattern` (fnmatch). With `pretrained=True`, `arch.tag` names of every
+    weights entry instead, as timm does."""
+    _ensure_loaded()
+    wanted = Task(task) if task is not None else None
+    specs = [s for s in MODELS if wanted is None or s.task == wanted]
+    if not pretrained:
+        return [s.name for s in specs if fnmatch.fnmatchcase(s.name, pattern)]
+    tagged = [f"{s.name}.{t}" for s in specs for t in s.weights]
+    return sorted(n for n in tagged if fnmatch.fnmatchcase(n, pattern) or fnmatch.fnmatchcase(n.split(".")[0],
+                                                                                              pattern))
+
+
+def create_model(
+    name: str,
+    pretrained: bool | str | Path = False,
+    num_classes: int | None = None,
+    in_chans: int = 3,
+    cache_dir: str | Path | None = None,
+) -> nn.Module:
+    """Build a registered model, optionally with weights.
+
+    `pretrained=True` loads the named (`arch.tag`) or default weights; a path (or `file:` URI) loads a local
+    checkpoint. `num_classes` defaults to the checkpoint's; a different value gets a fresh head (logged).
+    The returned model's `pretrained_cfg` carries medzoo's preprocessing for it (`preprocess_of(model)`).
+    """
+    spec, named = resolve(name)
+    weights: WeightsSpec | None = None
+    sd: _weights.StateDict | None = None
+    if pretrained is True:
+        if named is None:
+            raise WeightsUnavailableError(f"{spec.name} has no pretrained weights in medzoo; use pretrained=False "
+                                          f"(train from scratch) or pass a checkpoint path as pretrained=")
+        weights = named
+        sd = _weights.read_state_dict(_weights.fetch(weights, cache_dir))
+    elif pretrained:
+        path = _weights.local_path(pretrained)
+        weights = replace(named or _LOCAL, tag="local", source=f"file:{path}", sha256=None, num_classes=None)
+        sd = _weights.read_state_dict(path)
+    n_cls = num_classes or (weights.num_classes if weights else None) or spec.num_classes
+    model = spec.builder(num_classes=n_cls, in_chans=in_chans)
+    if weights is not None and sd is not None:
+        if weights.num_classes is None and not weights.target and num_classes is None:
+            n_ckpt = _weights.checkpoint_num_classes(model, sd)  # a local checkpoint keeps its own head
+            if n_ckpt and n_ckpt != n_cls:
+                n_cls = n_ckpt
+                model = spec.builder(num_classes=n_cls, in_chans=in_chans)
+        _weights.load_into(model, sd, weights, source=f"{spec.name}.{weights.tag}")
+    cfg_weights = weights or named
+    pre = (cfg_weights.preprocess if cfg_weights else SCRATCH_PREPROCESS).for_channels(in_chans)
+    model.pretrained_cfg = {
+        **getattr(model, "pretrained_cfg", {}),
+        "architecture": spec.name,
+        "tag": weights.tag if weights else None,
+        "pretrained": weights is not None,
+        "input_size": (in_chans, pre.input_size, pre.input_size),
+        "mean": pre.mean,
+        "std": pre.std,
+        "interpolation": pre.interpolation,
+        "crop_pct": pre.crop_pct,
+        "num_classes": n_cls,
+    }
+    return model
+
+
+def preprocess_of(model: nn.Module) -> Preprocess:
+    """The preprocessing recorded on a model made by `create_model`."""
+    cfg: dict[str, Any] = model.pretrained_cfg
+    return Preprocess(input_size=cfg["input_size"][-1], mean=tuple(cfg["mean"]), std=tuple(cfg["std"]),
+                      interpolation=cfg["interpolation"], crop_pct=cfg["crop_pct"])

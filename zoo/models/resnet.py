@@ -1,0 +1,67 @@
+"""ResNet — He, Zhang, Ren & Sun, "Deep Residual Learning for Image Recognition", CVPR 2016 (arXiv:1512.03385).
+Built by timm.
+
+The 28 px variants `resnet18_28` / `resnet50_28` are the MedMNIST v2 baselines (Yang et al., Sci. Data 2023):
+a CIFAR-style stem — 3x3 stride-1 first conv and no max-pool — so a 28x28 image keeps enough resolution.
+They are timm ResNets with that stem swapped in (same blocks, same head, same key names).
+
+| tag     | source                                              | data        | license      |
+|---------|-----------------------------------------------------|-------------|--------------|
+| tv_in1k | torchvision URL (sha256 prefix in the file name)    | ImageNet-1k | BSD-3-Clause |
+| a1_in1k | HF Hub timm/resnetNN.a1_in1k (unpinned)             | ImageNet-1k | Apache-2.0   |
+
+Default `tv_in1k`: the classic torchvision weights used by most medical transfer-learning papers (and by the
+MedMNIST+ study), so our rows compare with theirs; it also keeps the canonical ImageNet normalisation. timm's
+stronger `a1_in1k` recipe ("ResNet strikes back", arXiv:2110.00476: BCE loss, 600 epochs, heavy augmentation)
+is one tag away.
+"""
+
+from __future__ import annotations
+
+import timm
+from torch import nn
+
+from zoo._factory import register_model
+from zoo.models._common import timm_builder, timm_weights
+
+PAPER = "He et al., CVPR 2016, arXiv:1512.03385"
+
+#        name        min params gflops dim
+_VARIANTS = [
+    ("resnet18", 0, 0, 0.0, 0),
+    ("resnet34", 0, 0, 0.0, 0),
+    ("resnet50", 0, 0, 0.0, 0),
+    ("resnet101", 0, 0, 0.0, 0),
+    ("resnet152", 0, 0, 0.0, 0),
+]
+
+for _name, _min, _params, _gflops, _dim in _VARIANTS:
+    register_model(family="resnet", paper=PAPER, default_tag="tv_in1k", default_size=224, min_size=_min,
+                   feature_dim=_dim, num_params=_params, gflops=_gflops,
+                   weights={"tv_in1k": timm_weights(_name, "tv_in1k", url=True),
+                            "a1_in1k": timm_weights(_name, "a1_in1k")})(timm_builder(_name))
+
+
+def _cifar_stem(arch: str, num_classes: int, in_chans: int) -> nn.Module:
+    model = timm.create_model(arch, pretrained=False, num_classes=num_classes, in_chans=in_chans)
+    model.conv1 = nn.Conv2d(in_chans, 64, kernel_size=3, stride=1, padding=1, bias=False)
+    model.maxpool = nn.Identity()
+    nn.init.kaiming_normal_(model.conv1.weight, mode="fan_out", nonlinearity="relu")
+    return model
+
+
+MEDMNIST = "He et al., CVPR 2016; CIFAR stem as in MedMNIST v2 (Yang et al., Sci. Data 2023)"
+
+
+@register_model(family="resnet", paper=MEDMNIST, default_size=28, min_size=0, feature_dim=0, num_params=0,
+                gflops=0.0)
+def resnet18_28(*, num_classes: int, in_chans: int = 3) -> nn.Module:
+    """ResNet-18 with a CIFAR stem for 28x28 input (MedMNIST v2 baseline)."""
+    return _cifar_stem("resnet18", num_classes, in_chans)
+
+
+@register_model(family="resnet", paper=MEDMNIST, default_size=28, min_size=0, feature_dim=0, num_params=0,
+                gflops=0.0)
+def resnet50_28(*, num_classes: int, in_chans: int = 3) -> nn.Module:
+    """ResNet-50 with a CIFAR stem for 28x28 input (MedMNIST v2 baseline)."""
+    return _cifar_stem("resnet50", num_classes, in_chans)

@@ -1,0 +1,141 @@
+"""U-Net variants for segmentation (task = segmentation; outputs mask logits of the input's height and width).
+
+- `unet2015`, `unet2015_w32` — Ronneberger, Fischer & Brox, "U-Net: Convolutional Networks for Biomedical Image
+  Segmentation", MICCAI 2015 (arXiv:1505.04597). Written here (no maintained library builds the plain 2015
+  network): four 2x2 max-pool levels, two 3x3 conv + ReLU per level, 2x2 up-convolutions, skip concatenation,
+  a 1x1 output conv. *Documented deviation*: convolutions are same-padded, so output size equals input size
+  (the paper's valid convolutions shrink a 572 px tile to 388 px). `_w32` halves every width (32 … 512) for CPU
+  budgets.
+- `unet_<encoder>` — U-Net with a VGG or ResNet encoder; `unetpp_<encoder>` — U-Net++ (Zhou et al., DLMIA 2018,
+  arXiv:1807.10165). Both built by segmentation-models-pytorch.
+- `attention_unet_w32` — Attention U-Net (Oktay et al., MIDL 2018, arXiv:1804.03999), built by MONAI's
+  `AttentionUnet` with widths 32 … 512.
+
+All are given timm's contract by `SegmentationContract`: features are the per-pixel decoder features before the
+output conv. Weights: smp models take smp's ImageNet encoder weights (`imagenet` tag: HF Hub `smp-hub/*`,
+revision pinned by smp) into the encoder only; offline they are built with random encoders. The others have no
+pretrained weights in medzoo.
+"""
+
+from __future__ import annotations
+
+import torch
+from monai.networks.nets import AttentionUnet
+from segmentation_models_pytorch import Unet, UnetPlusPlus
+from segmentation_models_pytorch.encoders import encoders as smp_encoders
+from torch import nn
+
+from zoo._adapters import SegmentationContract
+from zoo._factory import register_model
+from zoo._specs import Preprocess, Task, WeightsSpec
+from zoo.models._common import IMAGENET_MEAN, IMAGENET_STD
+
+
+def _double_conv(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.ReLU(inplace=True),
+                         nn.Conv2d(cout, cout, 3, padding=1), nn.ReLU(inplace=True))
+
+
+class UNet2015(nn.Module):
+    """The 2015 U-Net body (same padding): image → per-pixel features of width `width`."""
+
+    def __init__(self, in_chans: int, width: int = 64, depth: int = 4) -> None:
+        super().__init__()
+        widths = [width * 2**i for i in range(depth + 1)]
+        self.down = nn.ModuleList(_double_conv(c_in, c_out) for c_in, c_out in zip([in_chans, *widths], widths))
+        self.pool = nn.MaxPool2d(2)
+        self.up = nn.ModuleList(nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2)
+                                for i in reversed(range(depth)))
+        self.dec = nn.ModuleList(_double_conv(2 * widths[i], widths[i]) for i in reversed(range(depth)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = []
+        for i, block in enumerate(self.down):
+            x = block(x if i == 0 else self.pool(x))
+            skips.append(x)
+        x = skips.pop()
+        for up, dec in zip(self.up, self.dec):
+            x = dec(torch.cat([skips.pop(), up(x)], dim=1))
+        return x
+
+
+class _EncoderDecoder(nn.Module):
+    """smp's encoder + decoder, without its head."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.encoder, self.decoder = net.encoder, net.decoder
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(x))
+
+
+SEG = dict(task=Task.SEGMENTATION, num_classes=1, default_size=256)
+
+
+def _unet2015(width: int, num_classes: int, in_chans: int) -> nn.Module:
+    return SegmentationContract(UNet2015(in_chans, width), nn.Conv2d(width, num_classes, 1), first_conv="down.0.0",
+                                size_divisor=16)
+
+
+@register_model(family="unet", paper="Ronneberger et al., MICCAI 2015, arXiv:1505.04597", min_size=16,
+                size_divisor=16, feature_dim=64, num_params=0, gflops=0.0, **SEG)
+def unet2015(*, num_classes: int, in_chans: int = 3) -> nn.Module:
+    """The 2015 U-Net, widths 64-1024, same-padded convolutions."""
+    return _unet2015(64, num_classes, in_chans)
+
+
+@register_model(family="unet", paper="Ronneberger et al., MICCAI 2015, arXiv:1505.04597", min_size=16,
+                size_divisor=16, feature_dim=32, num_params=0, gflops=0.0, **SEG)
+def unet2015_w32(*, num_classes: int, in_chans: int = 3) -> nn.Module:
+    """The 2015 U-Net at half width (32-512), same-padded convolutions."""
+    return _unet2015(32, num_classes, in_chans)
+
+
+@register_model(family="unet", paper="Oktay et al., MIDL 2018, arXiv:1804.03999", min_size=16, size_divisor=16,
+                feature_dim=32, num_params=0, gflops=0.0, **SEG)
+def attention_unet_w32(*, num_classes: int, in_chans: int = 3) -> nn.Module:
+    """Attention U-Net (MONAI AttentionUnet), widths 32-512."""
+    net = AttentionUnet(spatial_dims=2, in_channels=in_chans, out_channels=num_classes,
+                        channels=(32, 64, 128, 256, 512), strides=(2, 2, 2, 2))
+    return SegmentationContract(nn.Sequential(net.model[0], net.model[1]), net.model[2].conv,
+                                first_conv="0.conv.0.conv", size_divisor=16)
+
+
+def _smp_weights(encoder: str) -> dict[str, WeightsSpec]:
+    hub = smp_encoders[encoder]["pretrained_settings"]["imagenet"]  # smp's own pinned repo + revision
+    return {"imagenet": WeightsSpec(
+        tag="imagenet", source=f"hf-hub:{hub['repo_id']}", revision=hub["revision"], target="body.encoder",
+        pretrain_data="imagenet-1k", license="bsd-3-clause (torchvision ImageNet weights, via smp-hub)",
+        num_classes=None, preprocess=Preprocess(input_size=256, mean=IMAGENET_MEAN, std=IMAGENET_STD),
+        notes="encoder only; decoder and head start random",
+    )}
+
+
+#        name               smp class      encoder     first conv of the encoder  params gflops
+_SMP_VARIANTS = [
+    ("unet_vgg11", Unet, "vgg11", "features.0", 0, 0.0),
+    ("unet_resnet18", Unet, "resnet18", "conv1", 0, 0.0),
+    ("unet_resnet34", Unet, "resnet34", "conv1", 0, 0.0),
+    ("unetpp_vgg11", UnetPlusPlus, "vgg11", "features.0", 0, 0.0),
+    ("unetpp_resnet18", UnetPlusPlus, "resnet18", "conv1", 0, 0.0),
+]
+
+
+def _smp_builder(name: str, cls: type[nn.Module], encoder: str, first_conv: str):  # type: ignore[no-untyped-def]
+    def build(*, num_classes: int, in_chans: int = 3) -> nn.Module:
+        net = cls(encoder_name=encoder, encoder_weights=None, in_channels=in_chans, classes=num_classes)
+        return SegmentationContract(_EncoderDecoder(net), net.segmentation_head[0],
+                                    first_conv=f"encoder.{first_conv}", size_divisor=32)
+
+    build.__name__ = name
+    build.__doc__ = f"{cls.__name__} with a {encoder} encoder (segmentation-models-pytorch)."
+    return build
+
+
+for _name, _cls, _enc, _first, _params, _gflops in _SMP_VARIANTS:
+    _paper = ("Zhou et al., DLMIA 2018, arXiv:1807.10165" if _cls is UnetPlusPlus
+              else "Ronneberger et al., MICCAI 2015, arXiv:1505.04597")
+    register_model(family="unet", paper=_paper, weights=_smp_weights(_enc), default_tag="imagenet", min_size=32,
+                   size_divisor=32, feature_dim=16, num_params=_params, gflops=_gflops,
+                   **SEG)(_smp_builder(_name, _cls, _enc, _first))
