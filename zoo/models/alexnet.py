@@ -26,7 +26,7 @@ WEIGHTS = {
 
 
 @register_model(family="alexnet", paper="Krizhevsky et al., NeurIPS 2012", weights=WEIGHTS, default_tag="tv_in1k",
-                default_size=224, min_size=0, feature_dim=4096, num_params=0, gflops=0.0)
+                default_size=224, min_size=63, feature_dim=4096, num_params=61100840, gflops=1.428)
 def alexnet(*, num_classes: int, in_chans: int = 3) -> nn.Module:
     """AlexNet (torchvision)."""
     net = torchvision.models.alexnet(num_classes=num_classes)

@@ -33,5 +33,5 @@ WEIGHTS = {
 }
 
 register_model(family="efficientnet", paper="Tan & Le, ICML 2019, arXiv:1905.11946", weights=WEIGHTS,
-               default_tag="pypi_in1k", default_size=224, min_size=0, feature_dim=0, num_params=0,
-               gflops=0.0)(timm_builder("tf_efficientnet_lite0"))
+               default_tag="pypi_in1k", default_size=224, min_size=32, feature_dim=1280, num_params=4652008,
+               gflops=0.77)(timm_builder("tf_efficientnet_lite0"))

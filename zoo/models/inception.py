@@ -43,7 +43,7 @@ _GOOGLENET_STAGES = ["conv1", "maxpool1", "conv2", "conv3", "maxpool2", "incepti
 
 
 @register_model(family="inception", paper="Szegedy et al., CVPR 2015, arXiv:1409.4842", weights=GOOGLENET_WEIGHTS,
-                default_tag="tv_in1k", default_size=224, min_size=0, feature_dim=1024, num_params=0, gflops=0.0)
+                default_tag="tv_in1k", default_size=224, min_size=32, feature_dim=1024, num_params=6624904, gflops=2.997)
 def googlenet(*, num_classes: int, in_chans: int = 3) -> nn.Module:
     """GoogLeNet / Inception v1 (torchvision, no auxiliary heads, transform_input=False)."""
     net = torchvision.models.GoogLeNet(num_classes=num_classes, aux_logits=False, transform_input=False,
@@ -56,10 +56,11 @@ def googlenet(*, num_classes: int, in_chans: int = 3) -> nn.Module:
 
 #        name                  paper                                    tags (default first)      min params gflops dim
 _TIMM_VARIANTS = [
-    ("inception_v3", "Szegedy et al., CVPR 2016, arXiv:1512.00567", ("tv_in1k", "tf_in1k", "gluon_in1k"), 0, 0, 0.0, 0),
-    ("inception_v4", "Szegedy et al., AAAI 2017, arXiv:1602.07261", ("tf_in1k",), 0, 0, 0.0, 0),
-    ("inception_resnet_v2", "Szegedy et al., AAAI 2017, arXiv:1602.07261", ("tf_in1k", "tf_ens_adv_in1k"), 0, 0,
-     0.0, 0),
+    ("inception_v3", "Szegedy et al., CVPR 2016, arXiv:1512.00567", ("tv_in1k", "tf_in1k", "gluon_in1k"), 75, 23834568, 11.426,
+     2048),
+    ("inception_v4", "Szegedy et al., AAAI 2017, arXiv:1602.07261", ("tf_in1k",), 75, 42679816, 24.508, 1536),
+    ("inception_resnet_v2", "Szegedy et al., AAAI 2017, arXiv:1602.07261", ("tf_in1k", "tf_ens_adv_in1k"), 75,
+     55843464, 26.312, 1536),
 ]
 
 for _name, _paper, _tags, _min, _params, _gflops, _dim in _TIMM_VARIANTS:

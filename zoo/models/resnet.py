@@ -28,11 +28,11 @@ PAPER = "He et al., CVPR 2016, arXiv:1512.03385"
 
 #        name        min params gflops dim
 _VARIANTS = [
-    ("resnet18", 0, 0, 0.0, 0),
-    ("resnet34", 0, 0, 0.0, 0),
-    ("resnet50", 0, 0, 0.0, 0),
-    ("resnet101", 0, 0, 0.0, 0),
-    ("resnet152", 0, 0, 0.0, 0),
+    ("resnet18", 32, 11689512, 3.628, 512),
+    ("resnet34", 32, 21797672, 7.328, 512),
+    ("resnet50", 32, 25557032, 8.178, 2048),
+    ("resnet101", 32, 44549160, 15.603, 2048),
+    ("resnet152", 32, 60192808, 23.027, 2048),
 ]
 
 for _name, _min, _params, _gflops, _dim in _VARIANTS:
@@ -53,15 +53,15 @@ def _cifar_stem(arch: str, num_classes: int, in_chans: int) -> nn.Module:
 MEDMNIST = "He et al., CVPR 2016; CIFAR stem as in MedMNIST v2 (Yang et al., Sci. Data 2023)"
 
 
-@register_model(family="resnet", paper=MEDMNIST, default_size=28, min_size=0, feature_dim=0, num_params=0,
-                gflops=0.0)
+@register_model(family="resnet", paper=MEDMNIST, default_size=28, min_size=8, feature_dim=512, num_params=11681832,
+                gflops=0.914)
 def resnet18_28(*, num_classes: int, in_chans: int = 3) -> nn.Module:
     """ResNet-18 with a CIFAR stem for 28x28 input (MedMNIST v2 baseline)."""
     return _cifar_stem("resnet18", num_classes, in_chans)
 
 
-@register_model(family="resnet", paper=MEDMNIST, default_size=28, min_size=0, feature_dim=0, num_params=0,
-                gflops=0.0)
+@register_model(family="resnet", paper=MEDMNIST, default_size=28, min_size=8, feature_dim=2048, num_params=25549352,
+                gflops=2.1)
 def resnet50_28(*, num_classes: int, in_chans: int = 3) -> nn.Module:
     """ResNet-50 with a CIFAR stem for 28x28 input (MedMNIST v2 baseline)."""
     return _cifar_stem("resnet50", num_classes, in_chans)

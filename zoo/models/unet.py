@@ -79,21 +79,21 @@ def _unet2015(width: int, num_classes: int, in_chans: int) -> nn.Module:
 
 
 @register_model(family="unet", paper="Ronneberger et al., MICCAI 2015, arXiv:1505.04597", min_size=16,
-                size_divisor=16, feature_dim=64, num_params=0, gflops=0.0, **SEG)
+                size_divisor=16, feature_dim=64, num_params=31031745, gflops=96.335, **SEG)
 def unet2015(*, num_classes: int, in_chans: int = 3) -> nn.Module:
     """The 2015 U-Net, widths 64-1024, same-padded convolutions."""
     return _unet2015(64, num_classes, in_chans)
 
 
 @register_model(family="unet", paper="Ronneberger et al., MICCAI 2015, arXiv:1505.04597", min_size=16,
-                size_divisor=16, feature_dim=32, num_params=0, gflops=0.0, **SEG)
+                size_divisor=16, feature_dim=32, num_params=7760097, gflops=24.142, **SEG)
 def unet2015_w32(*, num_classes: int, in_chans: int = 3) -> nn.Module:
     """The 2015 U-Net at half width (32-512), same-padded convolutions."""
     return _unet2015(32, num_classes, in_chans)
 
 
 @register_model(family="unet", paper="Oktay et al., MIDL 2018, arXiv:1804.03999", min_size=16, size_divisor=16,
-                feature_dim=32, num_params=0, gflops=0.0, **SEG)
+                feature_dim=32, num_params=7940321, gflops=21.194, **SEG)
 def attention_unet_w32(*, num_classes: int, in_chans: int = 3) -> nn.Module:
     """Attention U-Net (MONAI AttentionUnet), widths 32-512."""
     net = AttentionUnet(spatial_dims=2, in_channels=in_chans, out_channels=num_classes,
@@ -114,11 +114,11 @@ def _smp_weights(encoder: str) -> dict[str, WeightsSpec]:
 
 #        name               smp class      encoder     first conv of the encoder  params gflops
 _SMP_VARIANTS = [
-    ("unet_vgg11", Unet, "vgg11", "features.0", 0, 0.0),
-    ("unet_resnet18", Unet, "resnet18", "conv1", 0, 0.0),
-    ("unet_resnet34", Unet, "resnet34", "conv1", 0, 0.0),
-    ("unetpp_vgg11", UnetPlusPlus, "vgg11", "features.0", 0, 0.0),
-    ("unetpp_resnet18", UnetPlusPlus, "resnet18", "conv1", 0, 0.0),
+    ("unet_vgg11", Unet, "vgg11", "features.0", 18254033, 28.934),
+    ("unet_resnet18", Unet, "resnet18", "conv1", 14328209, 10.796),
+    ("unet_resnet34", Unet, "resnet34", "conv1", 24436369, 15.628),
+    ("unetpp_vgg11", UnetPlusPlus, "vgg11", "features.0", 33853137, 166.038),
+    ("unetpp_resnet18", UnetPlusPlus, "resnet18", "conv1", 15970449, 31.935),
 ]
 
 

@@ -15,10 +15,10 @@ from zoo.models._common import timm_builder, timm_weights
 
 #        name              paper                                            url?   min params gflops dim
 _VARIANTS = [
-    ("legacy_xception", "Chollet, CVPR 2017, arXiv:1610.02357", True, 0, 0, 0.0, 0),
-    ("xception41", "Chen et al., ECCV 2018, arXiv:1802.02611", False, 0, 0, 0.0, 0),
-    ("xception65", "Chen et al., ECCV 2018, arXiv:1802.02611", False, 0, 0, 0.0, 0),
-    ("xception71", "Chen et al., ECCV 2018, arXiv:1802.02611", False, 0, 0, 0.0, 0),
+    ("legacy_xception", "Chollet, CVPR 2017, arXiv:1610.02357", True, 32, 22855952, 16.715, 2048),
+    ("xception41", "Chen et al., ECCV 2018, arXiv:1802.02611", False, 32, 26969560, 18.408, 2048),
+    ("xception65", "Chen et al., ECCV 2018, arXiv:1802.02611", False, 32, 39916312, 27.705, 2048),
+    ("xception71", "Chen et al., ECCV 2018, arXiv:1802.02611", False, 32, 42338736, 35.893, 2048),
 ]
 
 for _name, _paper, _url, _min, _params, _gflops, _dim in _VARIANTS:

@@ -1,0 +1,103 @@
+"""MedMNIST v2 (Yang et al., Sci. Data 2023) — every 2D dataset, registered from the `medmnist` package's INFO
+table so that no fact (URLs, md5, labels, split sizes, license) is re-typed here.
+
+Files are looked for in `root` (the CLI's `--data-dir`), then `$MEDZOO_DATA_DIR`, then medmnist's default
+`~/.medmnist`. Every file's md5 is checked before use. A missing file is downloaded when online (medmnist's
+Zenodo URL, md5-checked); offline it is a `DatasetNotFoundError` naming the file, the path and the command.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlparse
+
+import numpy as np
+from medmnist.info import DEFAULT_ROOT, INFO
+
+from benchmarks.datasets._spec import DATASETS, Arrays, DatasetNotFoundError, DatasetSpec, Split, Task
+from zoo import MedzooError
+from zoo._weights import offline, unreachable
+
+SIZES = (28, 64, 128, 224)
+CITATION = "Yang et al., MedMNIST v2, Scientific Data 10, 41 (2023), doi:10.1038/s41597-022-01721-8"
+_TASKS = {"binary-class": Task.BINARY, "multi-class": Task.MULTICLASS, "multi-label, binary-class": Task.MULTILABEL,
+          "ordinal-regression": Task.ORDINAL}
+
+
+class ChecksumError(MedzooError, RuntimeError):
+    """A dataset file's md5 differs from the official one."""
+
+
+def data_root(root: Path | str | None = None) -> Path:
+    """`root`, else `$MEDZOO_DATA_DIR`, else medmnist's default folder."""
+    return Path(root or os.environ.get("MEDZOO_DATA_DIR") or DEFAULT_ROOT).expanduser()
+
+
+def file_name(flag: str, size: int) -> str:
+    return f"{flag}.npz" if size == 28 else f"{flag}_{size}.npz"
+
+
+def _suffix(size: int) -> str:
+    return "" if size == 28 else f"_{size}"
+
+
+@lru_cache(maxsize=64)
+def _md5(path: Path, mtime_ns: int, nbytes: int) -> str:  # keyed on stat: re-hashed when the file changes
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _download_cmd(flag: str, size: int, root: Path) -> str:
+    cls = INFO[flag]["python_class"]
+    return (f"python -c \"import medmnist; medmnist.{cls}(split='test', size={size}, download=True, "
+            f"root='{root}')\"")
+
+
+def locate(flag: str, size: int = 28, root: Path | str | None = None) -> Path:
+    """The verified local file of MedMNIST `flag` at `size`, downloading it when missing and online."""
+    if size not in SIZES:
+        raise ValueError(f"MedMNIST has sizes {SIZES}, not {size}")
+    info, where = INFO[flag], data_root(root)
+    path = where / file_name(flag, size)
+    if not path.is_file():
+        url = info[f"url{_suffix(size)}"]
+        why = "offline mode (HF_HUB_OFFLINE/MEDZOO_OFFLINE)" if offline() else unreachable(urlparse(url).hostname)
+        if why:
+            raise DatasetNotFoundError(
+                f"{path.name} ({flag}, {size} px) not found at {path} and cannot be downloaded ({why}). Download it "
+                f"on a machine with internet: {_download_cmd(flag, size, where)} — or copy the file there, or point "
+                f"--data-dir / MEDZOO_DATA_DIR at the folder that holds it.")
+        from torchvision.datasets.utils import download_url
+
+        download_url(url, str(where), filename=path.name, md5=info[f"MD5{_suffix(size)}"])
+    stat = path.stat()
+    actual, expected = _md5(path, stat.st_mtime_ns, stat.st_size), info[f"MD5{_suffix(size)}"]
+    if actual != expected:
+        raise ChecksumError(f"md5 mismatch for {path}: expected {expected} (official), got {actual}. The file is "
+                            f"corrupt or not the official release: delete it and download again.")
+    return path
+
+
+def _loader(flag: str):  # type: ignore[no-untyped-def]
+    def load(split: Split | str, size: int = 28, root: Path | None = None) -> Arrays:
+        split = Split(split)
+        with np.load(locate(flag, size, root)) as npz:
+            return npz[f"{split.value}_images"], npz[f"{split.value}_labels"]
+
+    return load
+
+
+for _flag, _info in INFO.items():
+    if _flag.endswith("3d"):
+        continue
+    DATASETS.add(DatasetSpec(
+        name=_flag, task=_TASKS[_info["task"]], n_channels=_info["n_channels"], labels=_info["label"],
+        n_samples=_info["n_samples"], sizes=SIZES, license=_info["license"], citation=CITATION, load=_loader(_flag),
+        description=_info["description"].split(".")[0],
+    ))
