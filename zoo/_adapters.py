@@ -45,7 +45,7 @@ class TimmContract(nn.Module):
         fc = self.get_submodule(classifier)
         if not isinstance(fc, nn.Linear):
             raise TypeError(f"classifier {classifier!r} must be nn.Linear, got {type(fc).__name__}")
-        self.num_features = fc.in_features
+        self.num_features = self.head_hidden_size = fc.in_features
         self.num_classes = fc.out_features
         self.pretrained_cfg: dict[str, Any] = {"first_conv": first_conv, "classifier": classifier}
 
@@ -79,7 +79,7 @@ class SegmentationContract(nn.Module):
         super().__init__()
         self.body, self.head = body, head
         self.size_divisor = size_divisor
-        self.num_features = head.in_channels
+        self.num_features = self.head_hidden_size = head.in_channels
         self.num_classes = head.out_channels
         self.pretrained_cfg: dict[str, Any] = {"first_conv": f"body.{first_conv}", "classifier": "head"}
 

@@ -119,7 +119,8 @@ def create_model(
         sd = _weights.read_state_dict(_weights.fetch(weights, cache_dir, name=f"{spec.name}.{weights.tag}"))
     elif pretrained:
         path = _weights.local_path(pretrained)
-        weights = replace(named or _LOCAL, tag="local", source=f"file:{path}", sha256=None, num_classes=None)
+        weights = replace(named or _LOCAL, tag="local", source=f"file:{path}", sha256=None, num_classes=None,
+                          rename_in_order=False)  # a local file is in medzoo's own key names
         sd = _weights.read_state_dict(path)
     n_cls = num_classes or (weights.num_classes if weights else None) or spec.num_classes
     model = spec.builder(num_classes=n_cls, in_chans=in_chans)

@@ -38,9 +38,17 @@ def offline() -> bool:
 
 
 def hf_cache_dir(cache_dir: Path | None = None) -> Path:
+    """`cache_dir`, else `$HF_HUB_CACHE`, else `$HF_HOME/hub`, else huggingface_hub's default; read at call time
+    (huggingface_hub reads them once, at import)."""
     from huggingface_hub import constants
 
-    return Path(cache_dir) if cache_dir else Path(constants.HF_HUB_CACHE)
+    if cache_dir:
+        return Path(cache_dir)
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
+    if os.environ.get("HF_HOME"):
+        return Path(os.environ["HF_HOME"]).expanduser() / "hub"
+    return Path(constants.HF_HUB_CACHE)
 
 
 def url_cache_dir(cache_dir: Path | None = None) -> Path:
@@ -260,9 +268,10 @@ def load_into(model: nn.Module, sd: StateDict, weights: WeightsSpec, *, source: 
         head = _classifier_keys(model, own)
         if head and any(k in sd and sd[k].shape != own[k].shape for k in head):
             skipped = head
+            log.info("%s: %s classes in checkpoint, %s in model: classifier %s left randomly initialised",
+                     source, checkpoint_num_classes(model, sd) or "?", getattr(model, "num_classes", "?"),
+                     ", ".join(head))
             sd = {k: v for k, v in sd.items() if k not in head}
-            log.info("%s: %d classes in checkpoint, %d in model: classifier %s left randomly initialised",
-                     source, weights.num_classes, getattr(model, "num_classes", -1), ", ".join(head))
     bad = [f"{k}: checkpoint {tuple(sd[k].shape)} vs model {tuple(own[k].shape)}"
            for k in sd if k in own and sd[k].shape != own[k].shape]
     missing = sorted(set(own) - set(sd) - set(skipped))

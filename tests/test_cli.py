@@ -1,0 +1,68 @@
+"""The `medzoo` entry point, run as a user runs it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+
+def _medzoo(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    exe = Path(sys.executable).with_name("medzoo")
+    full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
+    return subprocess.run([str(exe), *args], capture_output=True, text=True, env=full_env, timeout=120)
+
+
+def test_ls_lists_models_with_params_and_gflops() -> None:
+    r = _medzoo("ls")
+    assert r.returncode == 0, r.stderr
+    assert "GFLOPs (2×MAC)" in r.stdout and "params" in r.stdout
+    for name in ("alexnet", "vgg16_bn", "googlenet", "inception_v3", "resnet18_28", "legacy_xception", "unet2015"):
+        assert name in r.stdout
+    assert "11.7M" in r.stdout and "3.63" in r.stdout  # resnet18
+
+
+def test_ls_filters_by_pattern_task_and_pretrained() -> None:
+    r = _medzoo("ls", "models", "vgg*", "--pretrained")
+    assert r.returncode == 0 and "vgg16.tv_in1k" in r.stdout and "resnet" not in r.stdout
+    r = _medzoo("ls", "--task", "segmentation")
+    assert r.returncode == 0 and "unetpp_resnet18" in r.stdout and "alexnet" not in r.stdout
+    r = _medzoo("ls", "datasets")
+    assert r.returncode == 0 and "breastmnist" in r.stdout and "CC BY 4.0" in r.stdout
+
+
+def test_unknown_name_answers_did_you_mean_without_traceback() -> None:
+    for args in (("info", "resnet5"), ("ls", "xceptoin"), ("pull", "resnet18.tvin1k")):
+        r = _medzoo(*args)
+        assert r.returncode == 2
+        assert "Did you mean" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_info_shows_weights_sources_and_preprocessing() -> None:
+    r = _medzoo("info", "resnet50")
+    assert r.returncode == 0, r.stderr
+    for text in ("tv_in1k (default)", "a1_in1k", "download.pytorch.org", "hf-hub:timm/resnet50.a1_in1k", "unpinned",
+                 "bicubic", "0.485", "25,557,032", "32 px"):
+        assert text in r.stdout, text
+
+
+@pytest.mark.parametrize("offline_flag", [True, False])
+def test_pull_offline_fails_fast_with_an_actionable_message(tmp_path: Path, offline_flag: bool) -> None:
+    env = {"TORCH_HOME": str(tmp_path / "torch"), "HF_HUB_CACHE": str(tmp_path / "hf")}
+    if offline_flag:
+        env["HF_HUB_OFFLINE"] = "1"
+    t0 = time.monotonic()
+    r = _medzoo("pull", "resnet18", env=env)
+    assert time.monotonic() - t0 < 30
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "medzoo pull resnet18.tv_in1k" in r.stderr and str(tmp_path / "torch") in r.stderr
+
+
+def test_pull_verifies_the_packaged_weights() -> None:
+    r = _medzoo("pull", "tf_efficientnet_lite0")
+    assert r.returncode == 0, r.stderr
+    assert "efficientnet-lite0-57934424.pth" in r.stdout
