@@ -131,6 +131,34 @@ def _cmd_pull(args: argparse.Namespace) -> None:
     out.print(f"[green]ok[/green] {spec.name}.{weights.tag} → {path}", soft_wrap=True, highlight=False)
 
 
+def _cmd_probe(args: argparse.Namespace) -> None:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from benchmarks.probe import probe
+
+    cells = [(m, True) for m in args.models] + ([(m, False) for m in args.models] if args.random else [])
+    results = []
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), console=err) as bar:
+        task = bar.add_task("probe", total=len(cells) * 3)
+        for model, pretrained in cells:
+            def step(split: str, model: str = model, pretrained: bool = pretrained) -> None:
+                if split != "train":  # one tick per finished split
+                    bar.advance(task)
+                bar.update(task, description=f"{model} ({'pretrained' if pretrained else 'random'}): {split}")
+
+            results.append(probe(model, args.dataset, size=args.size, pretrained=pretrained, head=args.head,
+                                 seed=args.seed, data_dir=args.data_dir, on_split=step))
+            bar.advance(task)
+    table = Table(title=f"{args.dataset}: frozen features + {args.head} head (fit on train, seed {args.seed})")
+    for col in ("model", "size", "features", "val AUC", "test AUC", "seconds"):
+        table.add_column(col, justify="left" if col == "model" else "right", no_wrap=col == "model")
+    for r in results:
+        table.add_row(r.model, str(r.size), str(r.feature_dim), f"{r.val_auc:.3f}", f"{r.test_auc:.3f}",
+                      f"{r.seconds:.1f}")
+    out.print(table)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="medzoo", description="medzoo: medical-imaging model zoo and benchmark.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -147,6 +175,15 @@ def build_parser() -> argparse.ArgumentParser:
     pull.add_argument("name", help="NAME or NAME.TAG (default weights when no tag)")
     pull.add_argument("--cache-dir", help="cache folder (default: the HF hub cache or the torch.hub cache)")
     pull.set_defaults(func=_cmd_pull)
+    pr = sub.add_parser("probe", help="frozen features + scikit-learn head on a MedMNIST dataset (features mode)")
+    pr.add_argument("models", nargs="+", help="NAME or NAME.TAG, one or more")
+    pr.add_argument("--dataset", default="breastmnist", help="a single-label MedMNIST dataset (default breastmnist)")
+    pr.add_argument("--size", type=int, default=64, help="input size the 28 px images are resized to (default 64)")
+    pr.add_argument("--head", default="logistic", help="logistic | linear_svm | knn (default logistic)")
+    pr.add_argument("--random", action="store_true", help="also run each model with random weights, as a baseline")
+    pr.add_argument("--seed", type=int, default=0)
+    pr.add_argument("--data-dir", help="folder with the MedMNIST .npz files (default: $MEDZOO_DATA_DIR, ~/.medmnist)")
+    pr.set_defaults(func=_cmd_probe)
     return parser
 
 
