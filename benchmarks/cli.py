@@ -151,7 +151,7 @@ def _cmd_probe(args: argparse.Namespace) -> None:
                                  seed=args.seed, data_dir=args.data_dir, on_split=step))
             bar.advance(task)
     table = Table(title=f"{args.dataset}: frozen features + {args.head} head (fit on train, seed {args.seed})")
-    for col in ("model", "size", "features", "val AUC", "test AUC", "seconds"):
+    for col in ("model", "size", "dim", "val AUC", "test AUC", "s"):
         table.add_column(col, justify="left" if col == "model" else "right", no_wrap=col == "model")
     for r in results:
         table.add_row(r.model, str(r.size), str(r.feature_dim), f"{r.val_auc:.3f}", f"{r.test_auc:.3f}",

@@ -1,0 +1,45 @@
+"""The README's commands and examples work: CI runs its test command, its Python example runs, its CLI examples
+parse."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from benchmarks.cli import build_parser
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def _blocks(lang: str) -> list[str]:
+    return re.findall(rf"```{lang}\n(.*?)```", README, flags=re.S)
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    commands = [b.strip() for b in _blocks("bash") if "pytest" in b and "\n" not in b.strip()]
+    assert len(commands) == 1, "README must give exactly one test command"
+    assert commands[0] in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+
+
+def test_main_job_command_uses_existing_scripts_and_commands() -> None:
+    main = [b.strip() for b in _blocks("bash") if "medzoo probe" in b and "setup.sh" in b]
+    assert len(main) == 1
+    args = shlex.split(main[0].split("&&", 1)[1])
+    assert args[0] == ".venv/bin/medzoo"
+    build_parser().parse_args(args[1:])
+    assert (ROOT / "scripts" / "setup.sh").is_file()
+
+
+def test_python_example_runs() -> None:
+    (code,) = _blocks("python")
+    exec(compile(code, "README.md", "exec"), {})  # noqa: S102 - our own documentation
+
+
+@pytest.mark.parametrize("line", [ln for b in _blocks("bash") for ln in b.splitlines()
+                                  if ln.startswith("medzoo ")])
+def test_cli_examples_parse(line: str) -> None:
+    build_parser().parse_args(shlex.split(line.split("#")[0])[1:])
