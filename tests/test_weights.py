@@ -188,3 +188,21 @@ def test_one_channel_preprocessing_is_the_mean_of_the_rgb_values() -> None:
     model = zoo.create_model("resnet18", in_chans=1)
     assert model.pretrained_cfg["mean"] == pytest.approx((sum((0.485, 0.456, 0.406)) / 3,))
     assert model.pretrained_cfg["std"] == pytest.approx((sum((0.229, 0.224, 0.225)) / 3,))
+
+
+@pytest.mark.parametrize("name", ["unet_resnet18", "unetpp_vgg11"])
+def test_smp_encoder_weights_load_from_a_pinned_hub_snapshot(offline_env: Path, name: str) -> None:
+    """smp's ImageNet encoders live in pinned smp-hub repos; medzoo loads them into the encoder only."""
+    weights = zoo.get_spec(name).weights["imagenet"]
+    assert weights.revision and not weights.unpinned and weights.target == "body.encoder"
+    donor = zoo.create_model(name, num_classes=1)
+    tmp = offline_env / "enc.safetensors"
+    save_file(donor.get_submodule("body.encoder").state_dict(), str(tmp))
+    _hub_cache(offline_env / "hf", weights.source.removeprefix("hf-hub:"),
+               {"model.safetensors": tmp.read_bytes(), "config.json": b"{}"}, revision=weights.revision)
+    model = zoo.create_model(name, pretrained=True, num_classes=1, in_chans=1)
+    enc, ref = model.get_submodule("body.encoder").state_dict(), donor.get_submodule("body.encoder").state_dict()
+    first = next(iter(ref))
+    torch.testing.assert_close(enc[first], ref[first].sum(1, keepdim=True))  # 3→1: RGB filters summed
+    assert all(torch.equal(enc[k], ref[k]) for k in ref if k != first)
+    assert not torch.equal(model.head.weight, donor.head.weight), "the head is not part of the encoder weights"
