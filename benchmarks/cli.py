@@ -63,7 +63,7 @@ def _ls_datasets(args: argparse.Namespace) -> None:
     for col in ("name", "task", "channels", "classes", "train / val / test", "sizes", "license"):
         table.add_column(col)
     for d in DATASETS:
-        if not __import__("fnmatch").fnmatchcase(d.name, args.pattern):
+        if d.test_only or not __import__("fnmatch").fnmatchcase(d.name, args.pattern):
             continue
         if args.task and (d.task.value == "segmentation") != (args.task == "segmentation"):
             continue
@@ -73,7 +73,20 @@ def _ls_datasets(args: argparse.Namespace) -> None:
     out.print(table)
 
 
-LISTINGS: dict[str, Callable[[argparse.Namespace], None]] = {"models": _ls_models, "datasets": _ls_datasets}
+def _ls_suites(args: argparse.Namespace) -> None:
+    from benchmarks.suites import SUITES
+
+    table = Table(title="benchmark suites")
+    for col in ("suite", "cells", "cost", "what it runs"):
+        table.add_column(col, overflow="fold")
+    for s in SUITES:
+        if __import__("fnmatch").fnmatchcase(s.name, args.pattern):
+            table.add_row(s.id, str(len(s.cells())), s.minutes, s.description)
+    out.print(table)
+
+
+LISTINGS: dict[str, Callable[[argparse.Namespace], None]] = {"models": _ls_models, "datasets": _ls_datasets,
+                                                              "suites": _ls_suites}
 
 
 def _cmd_ls(args: argparse.Namespace) -> None:
@@ -159,11 +172,91 @@ def _cmd_probe(args: argparse.Namespace) -> None:
     out.print(table)
 
 
+def _cmd_run(args: argparse.Namespace) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from benchmarks.harness import run_cell
+    from benchmarks.results import ResultStore
+    from benchmarks.suites import SUITES, select
+
+    suite = SUITES.get(args.suite)
+    try:
+        cells = select(suite, models=args.models, datasets=args.datasets, modes=args.modes, sizes=args.sizes,
+                       seeds=args.seeds, epochs=args.epochs)
+    except ValueError as e:
+        raise MedzooError(str(e)) from None
+    if not cells:
+        raise MedzooError(f"no cell of {suite.id} matches the filters (`medzoo ls suites`, `medzoo ls`)")
+    store = ResultStore(args.results_dir)
+    if args.force:
+        for c in cells:
+            store.clear_checkpoint(c)
+    todo = [c for c in cells if args.force or not store.done(c)]
+    err.print(f"{suite.id}: {len(cells)} cells, {len(cells) - len(todo)} already in {store.root}, {len(todo)} to run",
+              highlight=False)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err) as bars:
+        cells_bar = bars.add_task("cells", total=len(todo))
+        inner: dict[str, object] = {}
+
+        def report(kind: str, completed: int, total: int, text: str) -> None:
+            if kind not in inner:
+                inner[kind] = bars.add_task(kind, total=total)
+            bars.update(inner[kind], completed=completed, total=total, description=f"  {text}")  # type: ignore[arg-type]
+
+        for cell in todo:
+            bars.update(cells_bar, description=f"[bold]{cell.label}")
+            result = run_cell(cell, data_dir=args.data_dir, device=args.device, store=store, report=report)
+            store.write(result, cell)
+            for task in inner.values():
+                bars.remove_task(task)  # type: ignore[arg-type]
+            inner.clear()
+            line = (f"[green]ok[/green] {cell.label}: test AUC {result.metrics['auc']:.3f} "
+                    f"({result.provenance['duration_s']:.0f} s)" if result.status == "ok"
+                    else f"[yellow]{result.status}[/yellow] {cell.label}: {result.reason}")
+            bars.console.print(line, highlight=False, soft_wrap=True)
+            bars.advance(cells_bar)
+    _write_board(suite.name, store, args.out_dir)
+
+
+def _write_board(suite: str, store: object, out_dir: str) -> None:
+    from pathlib import Path
+
+    from benchmarks import leaderboard
+    from benchmarks.results import write_bytes, write_text
+
+    files = leaderboard.generate(store, suite)  # type: ignore[arg-type]
+    for name, content in files.items():
+        path = Path(out_dir) / name
+        (write_bytes if isinstance(content, bytes) else write_text)(path, content)  # type: ignore[operator]
+        err.print(f"wrote {path}", highlight=False)
+    out.print(leaderboard.rich_table(store, suite))  # type: ignore[arg-type]
+
+
+def _cmd_leaderboard(args: argparse.Namespace) -> None:
+    from benchmarks import leaderboard
+    from benchmarks.results import ResultStore
+    from benchmarks.suites import SUITES
+
+    store = ResultStore(args.results_dir)
+    suites = [args.suite] if args.suite else [s.name for s in SUITES if any(store.results(s.name))]
+    for name in suites:
+        SUITES.get(name)
+        if not args.check:
+            _write_board(name, store, args.out_dir)
+            continue
+        diffs = leaderboard.check(store, name, args.out_dir)
+        if diffs:
+            raise MedzooError(f"{name}: the committed board differs from what the results store generates "
+                              f"({'; '.join(diffs)}). Run `medzoo leaderboard --suite {name}` and commit the output.")
+        out.print(f"[green]ok[/green] {name}: {args.out_dir}/{name}.md and .csv match the results store")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="medzoo", description="medzoo: medical-imaging model zoo and benchmark.")
     sub = parser.add_subparsers(dest="command", required=True)
-    ls = sub.add_parser("ls", help="list models (default) or datasets")
-    ls.add_argument("what", nargs="?", default="models", help="models | datasets, or a model pattern")
+    ls = sub.add_parser("ls", help="list models (default), datasets or suites")
+    ls.add_argument("what", nargs="?", default="models", help="models | datasets | suites, or a model pattern")
     ls.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern, e.g. 'resnet*'")
     ls.add_argument("--pretrained", action="store_true", help="list weights (arch.tag) instead of architectures")
     ls.add_argument("--task", choices=["classification", "segmentation"])
@@ -184,6 +277,26 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--seed", type=int, default=0)
     pr.add_argument("--data-dir", help="folder with the MedMNIST .npz files (default: $MEDZOO_DATA_DIR, ~/.medmnist)")
     pr.set_defaults(func=_cmd_probe)
+    run = sub.add_parser("run", help="run a benchmark suite (resumable) and write its leaderboard")
+    run.add_argument("--suite", default="quick", help="suite name (`medzoo ls suites`; default quick)")
+    run.add_argument("--models", nargs="+", help="only these models (fnmatch on arch or arch.tag)")
+    run.add_argument("--datasets", nargs="+", help="only these datasets")
+    run.add_argument("--modes", nargs="+", choices=["features", "linear_probe", "finetune", "scratch"])
+    run.add_argument("--sizes", nargs="+", type=int, help="only cells whose data or input size is one of these")
+    run.add_argument("--seeds", nargs="+", type=int, help="run these seeds instead of the suite's")
+    run.add_argument("--epochs", type=int, help="override the protocol's epochs (recorded; a different cell)")
+    run.add_argument("--data-dir", help="dataset folder (default: $MEDZOO_DATA_DIR, then ~/.medmnist)")
+    run.add_argument("--device", default="cpu", help="cpu | cuda (default cpu)")
+    run.add_argument("--force", action="store_true", help="re-run cells that already have a result")
+    run.add_argument("--results-dir", default="leaderboards/results", help="results store (default %(default)s)")
+    run.add_argument("--out-dir", default="leaderboards", help="where boards are written (default %(default)s)")
+    run.set_defaults(func=_cmd_run)
+    lb = sub.add_parser("leaderboard", help="generate boards from the results store, or --check the committed ones")
+    lb.add_argument("--suite", help="one suite (default: every suite with results)")
+    lb.add_argument("--check", action="store_true", help="exit non-zero if the committed .md/.csv differ")
+    lb.add_argument("--results-dir", default="leaderboards/results", help="results store (default %(default)s)")
+    lb.add_argument("--out-dir", default="leaderboards", help="boards folder (default %(default)s)")
+    lb.set_defaults(func=_cmd_leaderboard)
     return parser
 
 

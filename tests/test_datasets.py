@@ -42,3 +42,19 @@ def test_missing_file_offline_names_file_path_and_command(tmp_path: Path, monkey
         DATASETS.get("pneumoniamnist").load("train", 64, tmp_path)
     msg = str(e.value)
     assert str(tmp_path / "pneumoniamnist_64.npz") in msg and "medmnist.PneumoniaMNIST(" in msg and "size=64" in msg
+
+
+def test_large_sets_are_memory_mapped_and_equal(medmnist_dir: Path, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """From MEMMAP_MIN_SIZE up, images come from a once-extracted .npy memory map with the same content."""
+    from benchmarks.datasets import medmnist
+
+    ds = DATASETS.get("breastmnist")
+    plain, labels = ds.load("val", 28, medmnist_dir)
+    monkeypatch.setattr(medmnist, "MEMMAP_MIN_SIZE", 28)
+    monkeypatch.setenv("MEDZOO_CACHE_DIR", str(tmp_path))
+    mapped, labels2 = ds.load("val", 28, medmnist_dir)
+    assert isinstance(mapped, np.memmap) and not mapped.flags.writeable
+    np.testing.assert_array_equal(mapped, plain)
+    np.testing.assert_array_equal(labels2, labels)
+    assert len(list(tmp_path.rglob("*.npy"))) == 1 and not list(tmp_path.rglob("*.tmp*"))

@@ -40,7 +40,9 @@ Arrays = tuple[np.ndarray, np.ndarray]
 class DatasetSpec:
     """One dataset: facts (task, channels, labels, sizes, license, citation) and a loader.
 
-    `load(split, size, root)` returns `(images uint8 (N, H, W[, C]), labels (N, 1) or (N, L))`.
+    `load(split, size, root)` returns `(images uint8 (N, H, W[, C]), labels (N, 1) or (N, L))`;
+    `fingerprint(size, root)` returns a checksum of the verified source file(s) (an md5 for MedMNIST), recorded
+    with every result so a board never mixes data versions.
     """
 
     name: str
@@ -52,7 +54,9 @@ class DatasetSpec:
     license: str
     citation: str
     load: Callable[[Split, int, Path | None], Arrays] = field(repr=False, compare=False)
+    fingerprint: Callable[[int, Path | None], str] = field(repr=False, compare=False)
     description: str = ""
+    test_only: bool = False  # synthetic sets for the tests: hidden from `medzoo ls datasets`
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "labels", MappingProxyType(dict(self.labels)))

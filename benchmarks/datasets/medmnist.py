@@ -84,13 +84,49 @@ def locate(flag: str, size: int = 28, root: Path | str | None = None) -> Path:
     return path
 
 
+MEMMAP_MIN_SIZE = 128
+"""From this size up, images are extracted once to `.npy` files and memory-mapped (PathMNIST-224 is ~16 GB)."""
+
+
+def cache_dir() -> Path:
+    """`$MEDZOO_CACHE_DIR`, else `~/.cache/medzoo`: extracted arrays (and later feature caches) live here."""
+    return Path(os.environ.get("MEDZOO_CACHE_DIR") or Path.home() / ".cache" / "medzoo").expanduser()
+
+
+def _memmapped(path: Path, md5: str, key: str) -> np.ndarray:
+    """`key` of the npz at `path` as a read-only memory map, extracted once per file version (md5 in the folder
+    name, so a changed file never reuses a stale extraction; written to a temp name and renamed: never half)."""
+    out = cache_dir() / "medmnist" / f"{path.stem}-{md5[:12]}" / f"{key}.npy"
+    if not out.is_file():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(f".{os.getpid()}.tmp.npy")
+        with np.load(path) as npz:
+            np.save(tmp, npz[key])
+        os.replace(tmp, out)
+    return np.load(out, mmap_mode="r")
+
+
 def _loader(flag: str):  # type: ignore[no-untyped-def]
     def load(split: Split | str, size: int = 28, root: Path | None = None) -> Arrays:
         split = Split(split)
-        with np.load(locate(flag, size, root)) as npz:
-            return npz[f"{split.value}_images"], npz[f"{split.value}_labels"]
+        path = locate(flag, size, root)
+        with np.load(path) as npz:
+            labels = npz[f"{split.value}_labels"]
+            if size < MEMMAP_MIN_SIZE:
+                return npz[f"{split.value}_images"], labels
+        stat = path.stat()
+        return _memmapped(path, _md5(path, stat.st_mtime_ns, stat.st_size), f"{split.value}_images"), labels
 
     return load
+
+
+def _fingerprint(flag: str):  # type: ignore[no-untyped-def]
+    def fingerprint(size: int = 28, root: Path | None = None) -> str:
+        path = locate(flag, size, root)
+        stat = path.stat()
+        return _md5(path, stat.st_mtime_ns, stat.st_size)
+
+    return fingerprint
 
 
 for _flag, _info in INFO.items():
@@ -99,5 +135,6 @@ for _flag, _info in INFO.items():
     DATASETS.add(DatasetSpec(
         name=_flag, task=_TASKS[_info["task"]], n_channels=_info["n_channels"], labels=_info["label"],
         n_samples=_info["n_samples"], sizes=SIZES, license=_info["license"], citation=CITATION, load=_loader(_flag),
+        fingerprint=_fingerprint(_flag),
         description=_info["description"].split(".")[0],
     ))

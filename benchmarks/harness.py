@@ -1,0 +1,415 @@
+"""Run one cell and return its `Result`. Pure apart from the per-epoch checkpoints it hands to the store: no
+printing (progress goes to a callback the CLI draws), no result files (the CLI passes results to the store).
+
+One training loop serves `linear_probe`, `finetune` and `scratch`; `features` fits the zoo's scikit-learn heads.
+A linear probe without augmentation trains its head on features computed once per split: the backbone is frozen
+and in eval mode, so this equals forwarding it every epoch, at a fraction of the cost.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+import zoo
+from benchmarks import metrics
+from benchmarks.datasets import DATASETS, DatasetSpec, Split, Task
+from benchmarks.results import Result, ResultStore
+from benchmarks.suites import Cell, Policy, Protocol
+from zoo import MedzooError, TransferMode, WeightsUnavailableError
+
+Report = Callable[[str, int, int, str], None]
+"""`report(kind, completed, total, text)`: kind is `epoch`, `batch` or `features`; the CLI turns it into bars."""
+
+PACKAGES = ("medzoo", "torch", "torchvision", "timm", "scikit-learn", "numpy", "medmnist", "pandas")
+
+
+def _quiet(kind: str, completed: int, total: int, text: str) -> None:
+    """The default report: none."""
+
+
+# --- data --------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Resolution:
+    data_size: int
+    policy: Policy
+    requested_size: int
+    input_size: int  # max(requested, the model's minimum)
+
+    @property
+    def bumped(self) -> bool:
+        return self.input_size > self.requested_size
+
+    @property
+    def interpolation(self) -> str | None:
+        """`None` when nothing is resized."""
+        if self.policy is Policy.PAD:
+            return "bicubic" if self.bumped and self.input_size > max(self.requested_size, self.data_size) else None
+        if self.input_size == self.data_size:
+            return None
+        return self.policy.interpolation or "bicubic"
+
+
+def to_input(images: torch.Tensor, res: Resolution, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
+    """uint8 `(B, H, W[, C])` → normalised float `(B, C, S, S)`, done per batch (no float copy of a dataset)."""
+    x = images.unsqueeze(-1) if images.ndim == 3 else images
+    x = x.permute(0, 3, 1, 2).float().div_(255.0)
+    if res.policy is Policy.PAD and res.requested_size > x.shape[-1]:
+        total = res.requested_size - x.shape[-1]
+        x = nn.functional.pad(x, (total // 2, total - total // 2, total // 2, total - total // 2))
+    if x.shape[-1] != res.input_size:
+        mode = res.interpolation or "bicubic"
+        kw: dict[str, Any] = {} if mode == "nearest" else {"align_corners": False, "antialias": True}
+        x = nn.functional.interpolate(x, size=(res.input_size, res.input_size), mode=mode, **kw)
+    m = torch.tensor(mean, dtype=x.dtype).view(1, -1, 1, 1)
+    s = torch.tensor(std, dtype=x.dtype).view(1, -1, 1, 1)
+    return ((x - m) / s).contiguous(memory_format=torch.channels_last)
+
+
+def augment(images: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Random horizontal/vertical flips and 90-degree rotations of a uint8 `(B, H, W[, C])` batch (one draw per
+    batch, from the cell's own generator, so a resumed cell draws the same)."""
+    flip_h, flip_v, rot = torch.randint(0, 2, (2,), generator=gen).tolist() + torch.randint(0, 4, (1,),
+                                                                                           generator=gen).tolist()
+    if flip_h:
+        images = images.flip(2)
+    if flip_v:
+        images = images.flip(1)
+    return torch.rot90(images, rot, dims=(1, 2)) if rot else images
+
+
+def _batches(n: int, size: int, order: torch.Tensor | None = None) -> Iterator[torch.Tensor]:
+    idx = order if order is not None else torch.arange(n)
+    yield from idx.split(size)
+
+
+# --- the training loop -------------------------------------------------------------------------------------------
+def _loss_fn(task: Task) -> nn.Module:
+    return nn.BCEWithLogitsLoss() if task is Task.MULTILABEL else nn.CrossEntropyLoss()
+
+
+def _targets(y: np.ndarray, task: Task) -> torch.Tensor:
+    return torch.as_tensor(y, dtype=torch.float32) if task is Task.MULTILABEL else torch.as_tensor(y.ravel()).long()
+
+
+def _probabilities(logits: torch.Tensor, task: Task) -> np.ndarray:
+    p = logits.sigmoid() if task is Task.MULTILABEL else logits.softmax(1)
+    return p.double().numpy()
+
+
+def _optimizer(params: list[dict[str, Any]], p: Protocol) -> torch.optim.Optimizer:
+    if p.optimizer == "adam":
+        return torch.optim.Adam(params, lr=p.lr, weight_decay=p.weight_decay)
+    if p.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=p.lr, weight_decay=p.weight_decay)
+    return torch.optim.SGD(params, lr=p.lr, momentum=0.9, weight_decay=p.weight_decay)
+
+
+def _scheduler(opt: torch.optim.Optimizer, p: Protocol) -> torch.optim.lr_scheduler.LRScheduler:
+    if p.schedule == "multistep":
+        return torch.optim.lr_scheduler.MultiStepLR(opt, [round(f * p.epochs) for f in p.milestones], p.gamma)
+    if p.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=p.epochs)
+    return torch.optim.lr_scheduler.ConstantLR(opt, factor=1.0, total_iters=0)
+
+
+@dataclass
+class _Split:
+    x: np.ndarray | torch.Tensor  # uint8 images (possibly memory-mapped), or float features
+    y: np.ndarray
+
+    def take(self, idx: torch.Tensor) -> torch.Tensor:
+        """Rows `idx` as a tensor; a memory-mapped array is read batch by batch, never whole."""
+        return self.x[idx] if isinstance(self.x, torch.Tensor) else torch.from_numpy(self.x[idx.numpy()])
+
+
+@torch.inference_mode()
+def _predict(net: nn.Module, data: _Split, transform: Callable[[torch.Tensor], torch.Tensor], task: Task,
+             batch_size: int, device: torch.device) -> tuple[np.ndarray, float]:
+    """Probabilities and mean loss on a split, in eval mode."""
+    was = net.training
+    net.eval()
+    logits = torch.cat([net(transform(data.take(i)).to(device)).float().cpu()
+                        for i in _batches(len(data.x), batch_size)])
+    net.train(was)
+    loss = float(_loss_fn(task)(logits, _targets(data.y, task)))
+    return _probabilities(logits, task), loss
+
+
+@dataclass
+class TrainOutcome:
+    net: nn.Module  # with the best epoch's weights
+    epochs_run: int
+    best_epoch: int
+    stop_reason: str
+    history: list[dict[str, float]]
+    resumed_from: int
+
+
+def train(
+    net: nn.Module,
+    mode: TransferMode,
+    splits: dict[Split, _Split],
+    transform: Callable[[torch.Tensor], torch.Tensor],
+    task: Task,
+    protocol: Protocol,
+    seed: int,
+    device: torch.device,
+    checkpoint: tuple[Callable[[dict[str, Any]], None], Callable[[], dict[str, Any] | None]] | None = None,
+    report: Report = _quiet,
+    images: bool = True,
+) -> TrainOutcome:
+    """Train `net` (a timm-contract model, or a bare head on cached features when `images` is False).
+
+    Best-on-validation selection by `protocol.monitor`; optional early stopping; a checkpoint (model, optimiser,
+    scheduler, RNG state, best weights, history) after every epoch, restored first when one exists.
+    """
+    p = protocol
+    net.to(device)
+    opt = _optimizer(zoo.param_groups(net, p.lr, p.backbone_lr_scale) if images else
+                     [{"params": [q for q in net.parameters() if q.requires_grad], "lr": p.lr}], p)
+    sched = _scheduler(opt, p)
+    gen = torch.Generator().manual_seed(seed)
+    loss_fn = _loss_fn(task)
+    sign = 1.0 if p.monitor == "val_auc" else -1.0
+    best_score, best_epoch, bad, history = -float("inf"), 0, 0, []
+    best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+    start, elapsed_before = 0, 0.0
+    saved = checkpoint[1]() if checkpoint else None
+    if saved is not None:
+        net.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["optimizer"])
+        sched.load_state_dict(saved["scheduler"])
+        gen.set_state(saved["generator"])
+        torch.set_rng_state(saved["torch_rng"])
+        best_state, history = saved["best_state"], saved["history"]
+        best_score, best_epoch, bad = saved["best_score"], saved["best_epoch"], saved["bad_epochs"]
+        start, elapsed_before = saved["epoch"], saved["elapsed"]
+    train_data, val_data = splits[Split.TRAIN], splits[Split.VAL]
+    y_train = _targets(train_data.y, task)
+    t0 = time.perf_counter() - elapsed_before
+    stop_reason = "epochs"
+    for epoch in range(start, p.epochs):
+        if mode.trains_backbone or not images:
+            net.train()
+        else:
+            zoo.train_mode(net, mode)
+        order = torch.randperm(len(train_data.x), generator=gen)
+        n_batches, total_loss = -(-len(order) // p.batch_size), 0.0
+        for b, idx in enumerate(_batches(len(order), p.batch_size, order)):
+            xb = train_data.take(idx)
+            if p.augment and images:
+                xb = augment(xb, gen)
+            logits = net(transform(xb).to(device))
+            loss = loss_fn(logits.float(), y_train[idx].to(device))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            batch_loss = loss.item()
+            total_loss += batch_loss * len(idx)
+            report("batch", b + 1, n_batches, f"epoch {epoch + 1}: loss {batch_loss:.3f}")
+        sched.step()
+        scores, val_loss = _predict(net, val_data, transform, task, p.batch_size, device)
+        val_auc = metrics.evaluate(val_data.y, scores, task)["auc"]
+        history.append({"epoch": epoch + 1, "train_loss": total_loss / len(order), "val_loss": val_loss,
+                        "val_auc": val_auc})
+        score = sign * (val_auc if p.monitor == "val_auc" else val_loss)
+        if score > best_score:
+            best_score, best_epoch, bad = score, epoch + 1, 0
+            best_state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
+        else:
+            bad += 1
+        elapsed = time.perf_counter() - t0
+        report("epoch", epoch + 1, p.epochs, f"val AUC {val_auc:.3f}, val loss {val_loss:.3f} (best epoch {best_epoch})")
+        if checkpoint:
+            checkpoint[0]({"epoch": epoch + 1, "model": net.state_dict(), "optimizer": opt.state_dict(),
+                           "scheduler": sched.state_dict(), "generator": gen.get_state(),
+                           "torch_rng": torch.get_rng_state(), "best_state": best_state, "best_score": best_score,
+                           "best_epoch": best_epoch, "bad_epochs": bad, "history": history, "elapsed": elapsed})
+        if p.patience is not None and bad >= p.patience:
+            stop_reason = f"early stop (no {p.monitor} improvement in {p.patience} epochs)"
+            break
+        if p.time_budget_s is not None and elapsed > p.time_budget_s and epoch + 1 < p.epochs:
+            stop_reason = f"time budget {p.time_budget_s:.0f} s"
+            break
+    net.load_state_dict(best_state)
+    return TrainOutcome(net=net, epochs_run=len(history), best_epoch=best_epoch, stop_reason=stop_reason,
+                        history=history, resumed_from=start)
+
+
+# --- provenance --------------------------------------------------------------------------------------------------
+def _git() -> dict[str, Any]:
+    here = Path(__file__).resolve().parent
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return {"sha": None, "dirty": None}
+    if sha.returncode:
+        return {"sha": None, "dirty": None}
+    return {"sha": sha.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def _cpu() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
+def provenance(device: torch.device) -> dict[str, Any]:
+    return {
+        "git": _git(), "packages": _versions(), "python": platform.python_version(), "platform": platform.platform(),
+        "device": str(device), "cpu": _cpu(),
+        "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+        "torch_threads": torch.get_num_threads(),
+        "deterministic": {"algorithms": torch.are_deterministic_algorithms_enabled(),
+                          "cudnn_benchmark": torch.backends.cudnn.benchmark},
+        "load_average_at_start": list(os.getloadavg()),
+        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+# --- one cell ----------------------------------------------------------------------------------------------------
+def _metrics(ds: DatasetSpec, y: dict[Split, np.ndarray], scores: dict[Split, np.ndarray],
+             seed: int) -> dict[str, Any]:
+    """Test metrics (binary: sensitivity/specificity at the threshold chosen on validation), CIs, per-class AUC."""
+    threshold = metrics.choose_threshold(y[Split.VAL], scores[Split.VAL]) if ds.task is Task.BINARY else None
+    test = metrics.evaluate(y[Split.TEST], scores[Split.TEST], ds.task, threshold=threshold)
+    ci = {m: list(metrics.bootstrap_ci(y[Split.TEST], scores[Split.TEST], ds.task, metric=m, seed=seed))
+          for m in ("auc", "acc")}
+    return {"metrics": test, "val_metrics": metrics.evaluate(y[Split.VAL], scores[Split.VAL], ds.task), "ci": ci,
+            "per_class_auc": metrics.per_class_auc(y[Split.TEST], scores[Split.TEST], ds.task),
+            "test_scores": np.round(scores[Split.TEST], 6).tolist(),
+            "test_labels": np.asarray(y[Split.TEST]).astype(int).tolist()}
+
+
+def _features_head(ds: DatasetSpec, kind: str, seed: int):  # type: ignore[no-untyped-def]
+    head = zoo.make_head(kind, seed=seed)
+    if ds.task is Task.MULTILABEL:
+        from sklearn.multiclass import OneVsRestClassifier
+
+        return OneVsRestClassifier(head)
+    return head
+
+
+def run_cell(
+    cell: Cell,
+    data_dir: Path | str | None = None,
+    device: str = "cpu",
+    store: ResultStore | None = None,
+    report: Report = _quiet,
+) -> Result:
+    """Run `cell` and return its Result (`skipped` when its weights cannot be had, with the reason). With a
+    `store`, training checkpoints every epoch and resumes from the last one; the caller writes the result."""
+    dev = torch.device(device)
+    prov = provenance(dev)
+    t0 = time.perf_counter()
+    ds = DATASETS.get(cell.dataset)
+    if ds.task is Task.SEGMENTATION:
+        raise MedzooError(f"{cell.dataset} is a segmentation dataset; classification cells need a classifier")
+    spec = zoo.get_spec(cell.arch)
+    res = Resolution(cell.data_size, cell.policy, cell.input_size, max(cell.input_size, spec.min_size))
+    seed_everything(cell.seed)
+    try:
+        net = zoo.create_model(cell.model if cell.pretrained else cell.arch, pretrained=cell.pretrained,
+                               num_classes=ds.num_classes, in_chans=ds.n_channels)
+    except WeightsUnavailableError as e:
+        return Result(key=cell.key, suite=f"{cell.suite}@{cell.version}", cell=cell.config(), status="skipped",
+                      reason=str(e), provenance=prov)
+    pre = zoo.preprocess_of(net)
+    data = {s: _Split(*ds.load(s, cell.data_size, data_dir)) for s in Split}
+    y = {s: d.y for s, d in data.items()}
+
+    def transform(b: torch.Tensor) -> torch.Tensor:
+        return to_input(b, res, pre.mean, pre.std)
+
+    store_ckpt = (lambda s: store.save_checkpoint(cell, s), lambda: store.load_checkpoint(cell)) if store else None
+    training: dict[str, Any] = {}
+    scores: dict[Split, np.ndarray] = {}
+    p = cell.protocol
+    net = net.to(dev)
+    if cell.mode is TransferMode.FEATURES or (cell.mode is TransferMode.LINEAR_PROBE and not p.augment):
+        feats = {}
+        for split in Split:
+            n = -(-len(data[split].x) // p.batch_size)
+
+            def batches(split: Split = split, n: int = n) -> Iterator[torch.Tensor]:
+                for i, idx in enumerate(_batches(len(data[split].x), p.batch_size)):
+                    report("features", i + 1, n, f"features: {split.value}")
+                    yield transform(data[split].take(idx))
+
+            feats[split] = zoo.extract_features(net, batches(), device=dev)
+        if cell.mode is TransferMode.FEATURES:
+            clf = _features_head(ds, p.head, cell.seed).fit(feats[Split.TRAIN].numpy(),
+                                                            y[Split.TRAIN] if ds.task is Task.MULTILABEL
+                                                            else y[Split.TRAIN].ravel())
+            scores = {s: np.asarray(clf.predict_proba(feats[s].numpy()), dtype=np.float64)
+                      for s in (Split.VAL, Split.TEST)}
+            training = {"head": p.head, "feature_dim": int(feats[Split.TRAIN].shape[1])}
+        else:
+            zoo.prepare(net, cell.mode, ds.num_classes)
+            head = net.get_classifier()
+            out = train(head, cell.mode, {s: _Split(feats[s], y[s]) for s in Split}, lambda f: f, ds.task, p,
+                        cell.seed, dev, store_ckpt, report, images=False)
+            scores = {s: _predict(out.net, _Split(feats[s], y[s]), lambda f: f, ds.task, p.batch_size, dev)[0]
+                      for s in (Split.VAL, Split.TEST)}
+            training = _training(out) | {"features_cached_in_cell": True}
+    else:
+        zoo.prepare(net, cell.mode, ds.num_classes)
+        if dev.type == "cpu":
+            net = net.to(memory_format=torch.channels_last)
+        out = train(net, cell.mode, data, transform, ds.task, p, cell.seed, dev, store_ckpt, report)
+        scores = {s: _predict(out.net, data[s], transform, ds.task, p.batch_size, dev)[0]
+                  for s in (Split.VAL, Split.TEST)}
+        training = _training(out)
+    prov["duration_s"] = round(time.perf_counter() - t0, 2)
+    return Result(
+        key=cell.key, suite=f"{cell.suite}@{cell.version}", cell=cell.config(), status="ok",
+        n={s.value: len(y[s]) for s in Split}, training=training,
+        data={"dataset": ds.name, "task": ds.task.value, "fingerprint": ds.fingerprint(cell.data_size, data_dir),
+              "license": ds.license, "citation": ds.citation, "data_size": res.data_size, "policy": res.policy.value,
+              "requested_size": res.requested_size, "input_size": res.input_size, "bumped_to_min_size": res.bumped,
+              "interpolation": res.interpolation},
+        model={"name": cell.model, "arch": spec.name, "family": spec.family, "tag": cell.tag,
+               "source": net.pretrained_cfg.get("source"), "num_params": spec.num_params,
+               "preprocessing": {"mean": list(pre.mean), "std": list(pre.std)}},
+        provenance=prov, **_metrics(ds, y, scores, cell.seed),
+    )
+
+
+def _training(out: TrainOutcome) -> dict[str, Any]:
+    return {"epochs_run": out.epochs_run, "best_epoch": out.best_epoch, "stop_reason": out.stop_reason,
+            "resumed_from_epoch": out.resumed_from,
+            "history": [{k: round(v, 6) for k, v in h.items()} for h in out.history]}

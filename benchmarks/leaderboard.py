@@ -1,0 +1,268 @@
+"""Leaderboards are pure functions of the results store: results → pandas → `<suite>.md`, `.csv`, `.png`.
+
+Rows are configurations (model, weights, mode, resolution, protocol); seeds are aggregated as mean ± std. Ranks
+allow ties: a row's rank is 1 + the number of rows whose test AUC is significantly higher by a paired bootstrap
+(1000 stratified resamples of the same test images, 95%), so rows the data cannot tell apart share a rank.
+Published MedMNIST v2 numbers appear beside ours, marked "reported (paper)"; they never enter the store.
+Tables hold no timestamps or durations, so `--check` can compare them byte for byte.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from rich.table import Table
+
+from benchmarks import metrics
+from benchmarks.datasets import DATASETS
+from benchmarks.results import Result, ResultStore
+from benchmarks.suites import SUITES
+
+NOTICE = ("> **Research and benchmarking only — not a medical device.** Nothing here is validated for diagnosis, "
+          "treatment or any clinical decision.")
+COLUMNS = ["dataset", "rank", "model", "weights", "mode", "data_size", "policy", "input_size", "protocol",
+           "seeds", "auc_mean", "auc_std", "auc_ci_low", "auc_ci_high", "acc_mean", "acc_std", "balanced_acc",
+           "macro_f1", "ece", "params_m", "source"]
+
+
+def _config_id(r: Result) -> str:
+    """A row: the cell config without its seed."""
+    cfg = {k: v for k, v in r.cell.items() if k != "seed"}
+    return json.dumps(cfg, sort_keys=True)
+
+
+def _protocol_label(cell: dict[str, object]) -> str:
+    p = cell["protocol"]
+    assert isinstance(p, dict)
+    if cell["mode"] == "features":
+        text = f"{p['head']} head"
+    else:
+        text = f"{p['optimizer']} {p['lr']:g}, {p['epochs']} ep, {p['schedule']}"
+        if p.get("patience") is not None:
+            text += f", patience {p['patience']}"
+    overrides = cell.get("overrides") or []
+    return text + "".join(f"; {k}={v} (override)" for k, v in overrides)  # type: ignore[union-attr]
+
+
+def results_frame(store: ResultStore, suite: str) -> tuple[pd.DataFrame, list[Result]]:
+    """One row per `ok` result of the suite's current version; and the skipped/failed ones."""
+    version = f"{suite}@{SUITES.get(suite).version}"
+    ok, other = [], []
+    for r in store.results(suite):
+        if r.suite != version:
+            continue
+        (ok if r.status == "ok" else other).append(r)
+    rows = [{
+        "config": _config_id(r), "dataset": r.cell["dataset"], "model": r.cell["model"].partition(".")[0],
+        "weights": r.cell["model"].partition(".")[2], "mode": r.cell["mode"], "data_size": r.cell["data_size"],
+        "policy": r.data["policy"], "input_size": r.data["input_size"], "protocol": _protocol_label(r.cell),
+        "seed": r.cell["seed"], "auc": r.metrics["auc"], "acc": r.metrics["acc"],
+        "balanced_acc": r.metrics.get("balanced_acc"), "macro_f1": r.metrics.get("macro_f1"),
+        "ece": r.metrics.get("ece"), "auc_ci_low": r.ci["auc"][0], "auc_ci_high": r.ci["auc"][1],
+        "params_m": r.model["num_params"] / 1e6, "result": r,
+    } for r in ok]
+    return pd.DataFrame(rows), other
+
+
+def _ranks(group: pd.DataFrame, results: dict[str, list[Result]]) -> list[int]:
+    """1 + the number of rows significantly better (paired bootstrap of ΔAUC on the smallest common seed)."""
+    configs = list(group["config"])
+    by_seed = {c: {r.cell["seed"]: r for r in results[c]} for c in configs}
+    better = dict.fromkeys(configs, 0)
+    for i, a in enumerate(configs):
+        for b in configs[i + 1:]:
+            common = sorted(set(by_seed[a]) & set(by_seed[b]))
+            if not common:
+                continue
+            ra, rb = by_seed[a][common[0]], by_seed[b][common[0]]
+            test = metrics.paired_bootstrap(np.asarray(ra.test_labels), np.asarray(ra.test_scores),
+                                            np.asarray(rb.test_scores), ra.data["task"], seed=0)
+            if test.significant:
+                better[b if test.delta > 0 else a] += 1
+    return [1 + better[c] for c in configs]
+
+
+def board(store: ResultStore, suite: str) -> pd.DataFrame:
+    """The suite's board: one row per (dataset, configuration), seeds aggregated, ranked with ties."""
+    df, _ = results_frame(store, suite)
+    if df.empty:
+        return pd.DataFrame(columns=COLUMNS)
+    keys = ["dataset", "config", "model", "weights", "mode", "data_size", "policy", "input_size", "protocol"]
+    agg = df.groupby(keys, sort=False).agg(
+        seeds=("seed", "count"), auc_mean=("auc", "mean"), auc_std=("auc", "std"), acc_mean=("acc", "mean"),
+        acc_std=("acc", "std"), auc_ci_low=("auc_ci_low", "mean"), auc_ci_high=("auc_ci_high", "mean"),
+        balanced_acc=("balanced_acc", "mean"), macro_f1=("macro_f1", "mean"), ece=("ece", "mean"),
+        params_m=("params_m", "first")).reset_index()
+    results = df.groupby("config")["result"].apply(list).to_dict()
+    parts = []
+    for _, group in agg.groupby("dataset", sort=True):
+        group = group.sort_values(["auc_mean", "model", "weights", "mode", "input_size"],
+                                  ascending=[False, True, True, True, True]).copy()
+        group["rank"] = _ranks(group, results)
+        parts.append(group)
+    out = pd.concat(parts, ignore_index=True)
+    out["source"] = "medzoo (this run)"
+    return out[COLUMNS].fillna({"auc_std": 0.0, "acc_std": 0.0})
+
+
+def reported() -> pd.DataFrame:
+    """Published MedMNIST v2 numbers (our cited copy: benchmarks/reference/)."""
+    text = resources.files("benchmarks").joinpath("reference/medmnist_v2.csv").read_text()
+    return pd.read_csv(io.StringIO(text))
+
+
+def _fmt(x: float | None, digits: int = 3) -> str:
+    return "–" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{x:.{digits}f}"
+
+
+def _dataset_section(name: str, rows: pd.DataFrame, rep: pd.DataFrame, n_test: int | None) -> list[str]:
+    ds = DATASETS.get(name)
+    lines = [f"## {name}", "", f"{ds.description} — task: {ds.task.value}"
+             + (f"; test images: {n_test}" if n_test else "") + ".", "",
+             "| rank | model | weights | mode | input (data → policy) | protocol | seeds | test AUC | 95% CI | "
+             "test ACC | bal. ACC | macro-F1 | ECE | params |",
+             "|---:|---|---|---|---|---|---:|---|---|---|---:|---:|---:|---:|"]
+    for r in rows.itertuples():
+        weights = "random init (no pretraining)" if r.weights == "random" else r.weights
+        seeds_sd = f" ± {r.auc_std:.3f}" if r.seeds > 1 else ""
+        acc_sd = f" ± {r.acc_std:.3f}" if r.seeds > 1 else ""
+        lines.append(f"| {r.rank} | {r.model} | {weights} | {r.mode} | {r.input_size} px ({r.data_size} → {r.policy})"
+                     f" | {r.protocol} | {r.seeds} | {r.auc_mean:.3f}{seeds_sd} | [{r.auc_ci_low:.3f}, "
+                     f"{r.auc_ci_high:.3f}] | {r.acc_mean:.3f}{acc_sd} | {_fmt(r.balanced_acc)} | "
+                     f"{_fmt(r.macro_f1)} | {_fmt(r.ece)} | {r.params_m:.1f}M |")
+    if not rep.empty:
+        lines += ["", "Reported (paper), not re-run — MedMNIST v2 (Yang et al., Sci. Data 2023):", "",
+                  "| source | method | test AUC | test ACC |", "|---|---|---:|---:|"]
+        lines += [f"| reported (paper) | {r.method} | {r.test_auc:.3f} | {r.test_acc:.3f} |"
+                  for r in rep.itertuples()]
+    return lines + [""]
+
+
+def markdown(store: ResultStore, suite: str) -> str:
+    spec = SUITES.get(suite)
+    b = board(store, suite)
+    _, other = results_frame(store, suite)
+    rep = reported()
+    n_test: dict[str, int] = {}
+    for r in store.results(suite):
+        if r.status == "ok":
+            n_test[r.cell["dataset"]] = r.n.get("test", 0)
+    lines = [f"# Leaderboard: {spec.id}", "",
+             f"<!-- generated by `medzoo leaderboard --suite {suite}` from leaderboards/results/{suite}/ — do not "
+             f"edit by hand -->", "", NOTICE, "", spec.description, "",
+             "Rows are medzoo's own runs of this suite version; the test split is the dataset's official test split, "
+             "never used for training or model selection. Test AUC/ACC are MedMNIST's definitions; mean ± std over "
+             "seeds; the 95% CI is a stratified bootstrap of the test set (1000 resamples; averaged over seeds). "
+             "**rank** = 1 + the number of rows whose test AUC is significantly higher (paired bootstrap of ΔAUC on "
+             "the same test images, 95%): rows sharing a rank cannot be told apart on this test set. ECE: expected "
+             "calibration error (15 bins; lower is better). *random init* rows are no-pretraining controls.", ""]
+    for name in sorted(set(b["dataset"])):
+        lines += _dataset_section(name, b[b["dataset"] == name], rep[rep["dataset"] == name], n_test.get(name))
+    if b["dataset"].nunique() > 1:
+        wide = b.pivot_table(index=["model", "weights", "mode", "input_size", "protocol"], columns="dataset",
+                             values="auc_mean")
+        complete = wide.dropna()
+        if not complete.empty:
+            complete = complete.assign(mean=complete.mean(axis=1)).sort_values("mean", ascending=False)
+            cols = list(wide.columns)
+            lines += ["## Average over datasets", "", "Test AUC (mean over seeds), rows that ran on every dataset.", "",
+                      "| model | weights | mode | input | " + " | ".join(cols) + " | mean |",
+                      "|---|---|---|---:|" + "---:|" * (len(cols) + 1)]
+            for idx, row in complete.iterrows():
+                model, weights, mode, size, _ = idx  # type: ignore[misc]
+                lines.append(f"| {model} | {weights} | {mode} | {size} | "
+                             + " | ".join(f"{row[c]:.3f}" for c in cols) + f" | {row['mean']:.3f} |")
+            lines.append("")
+    if other:
+        lines += ["## Cells without a result", "", "| cell | status | reason |", "|---|---|---|"]
+        lines += [f"| {r.key} | {r.status} | {r.reason.splitlines()[0][:200]} |" for r in sorted(other,
+                                                                                                 key=lambda r: r.key)]
+        lines.append("")
+    lines += ["## Datasets: licenses and citations", ""]
+    for name in sorted(set(b["dataset"])):
+        ds = DATASETS.get(name)
+        lines.append(f"- **{name}** — license {ds.license}; cite: {ds.citation}")
+    lines += ["", "Cite medzoo with CITATION.cff and the papers of the models you use (`medzoo info NAME`).", ""]
+    return "\n".join(lines)
+
+
+def csv_text(store: ResultStore, suite: str) -> str:
+    b = board(store, suite)
+    rep = reported()
+    rep = rep[rep["dataset"].isin(set(b["dataset"]))]
+    rep_rows = pd.DataFrame({"dataset": rep["dataset"], "model": rep["method"], "auc_mean": rep["test_auc"],
+                             "acc_mean": rep["test_acc"], "source": "reported (paper)"})
+    out = pd.concat([b, rep_rows], ignore_index=True)[COLUMNS] if not b.empty else b
+    return out.to_csv(index=False, float_format="%.4f", lineterminator="\n")
+
+
+def plot_png(store: ResultStore, suite: str) -> bytes:
+    """Test AUC against parameter count, one panel per dataset, marker per mode."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    b = board(store, suite)
+    names = sorted(set(b["dataset"])) or ["(no results)"]
+    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 4), squeeze=False)
+    markers = {"features": "o", "linear_probe": "s", "finetune": "^", "scratch": "x"}
+    for ax, name in zip(axes[0], names, strict=True):
+        rows = b[b["dataset"] == name]
+        for mode, g in rows.groupby("mode"):
+            for pretrained, sub in g.groupby(g["weights"] != "random"):
+                ax.errorbar(sub["params_m"], sub["auc_mean"],
+                            yerr=[sub["auc_mean"] - sub["auc_ci_low"], sub["auc_ci_high"] - sub["auc_mean"]],
+                            fmt=markers.get(str(mode), "o"), capsize=2, alpha=0.8,
+                            label=f"{mode} ({'pretrained' if pretrained else 'random init'})",
+                            fillstyle="full" if pretrained else "none")
+        for r in rows.itertuples():
+            ax.annotate(r.model, (r.params_m, r.auc_mean), fontsize=6, xytext=(3, 3), textcoords="offset points")
+        ax.set_xscale("log")
+        ax.set(title=name, xlabel="parameters (millions)", ylabel="test AUC (95% CI)")
+        ax.grid(alpha=0.3)
+        if len(rows):
+            ax.legend(fontsize=6)
+    fig.suptitle(f"{SUITES.get(suite).id} — research use only, not a medical device", fontsize=9)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, metadata={"Software": None})
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def generate(store: ResultStore, suite: str) -> dict[str, str | bytes]:
+    """File name → content for the suite's board (the CLI writes them through the store's atomic writer)."""
+    return {f"{suite}.md": markdown(store, suite), f"{suite}.csv": csv_text(store, suite),
+            f"{suite}.png": plot_png(store, suite)}
+
+
+def check(store: ResultStore, suite: str, out_dir: Path | str) -> list[str]:
+    """Differences between the committed `.md`/`.csv` and what the store generates (PNG bytes are not compared)."""
+    diffs = []
+    for name, content in generate(store, suite).items():
+        if name.endswith(".png"):
+            continue
+        path = Path(out_dir) / name
+        if not path.is_file():
+            diffs.append(f"{path} is missing")
+        elif path.read_text() != content:
+            diffs.append(f"{path} is out of date")
+    return diffs
+
+
+def rich_table(store: ResultStore, suite: str) -> Table:
+    b = board(store, suite)
+    table = Table(title=f"{SUITES.get(suite).id}: test AUC (rank ties = not significantly different)")
+    for col in ("dataset", "rank", "model", "weights", "mode", "input", "seeds", "test AUC", "95% CI", "test ACC"):
+        table.add_column(col, justify="right" if col in ("rank", "input", "seeds", "test AUC", "test ACC") else "left")
+    for r in b.itertuples():
+        table.add_row(r.dataset, str(r.rank), r.model, r.weights, r.mode, str(r.input_size), str(r.seeds),
+                      f"{r.auc_mean:.3f}" + (f" ± {r.auc_std:.3f}" if r.seeds > 1 else ""),
+                      f"[{r.auc_ci_low:.3f}, {r.auc_ci_high:.3f}]", f"{r.acc_mean:.3f}")
+    return table

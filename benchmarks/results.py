@@ -1,0 +1,134 @@
+"""The result schema and the store. The store is the only writer of files: one JSON per cell under
+`leaderboards/results/<suite>/`, written atomically (temp file + rename), so a killed run leaves either the whole
+file or none; and per-epoch training checkpoints (outside the repository) so an interrupted cell resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from benchmarks.suites import Cell
+
+SCHEMA_VERSION = 1
+RESULTS_DIR = Path("leaderboards") / "results"
+
+
+def checkpoint_dir() -> Path:
+    """`$MEDZOO_CHECKPOINT_DIR`, else `~/.cache/medzoo/checkpoints` (large files: never in the repository)."""
+    return Path(os.environ.get("MEDZOO_CHECKPOINT_DIR") or Path.home() / ".cache" / "medzoo" / "checkpoints")
+
+
+@dataclass(frozen=True)
+class Result:
+    """One cell's outcome with its provenance. `status` is `ok`, `skipped` (e.g. weights unavailable; retried on
+    the next run) or `failed`; only `ok` results carry metrics, and a board shows only those."""
+
+    key: str
+    suite: str  # name@version
+    cell: dict[str, Any]  # the cell's full config (model, dataset, sizes, mode, seed, protocol, overrides)
+    status: str
+    reason: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)  # test split
+    val_metrics: dict[str, float] = field(default_factory=dict)
+    ci: dict[str, list[float]] = field(default_factory=dict)  # 95% bootstrap CIs on test
+    per_class_auc: list[float] = field(default_factory=list)
+    n: dict[str, int] = field(default_factory=dict)
+    test_scores: list[list[float]] = field(default_factory=list)  # for paired bootstraps between rows
+    test_labels: list[list[int]] = field(default_factory=list)
+    training: dict[str, Any] = field(default_factory=dict)  # epochs run, best epoch, stop reason, history
+    data: dict[str, Any] = field(default_factory=dict)  # fingerprint, license, citation, resolution policy
+    model: dict[str, Any] = field(default_factory=dict)  # arch, tag, source, params, preprocessing
+    provenance: dict[str, Any] = field(default_factory=dict)  # git, packages, device, threads, load, times
+    schema: int = SCHEMA_VERSION
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1, sort_keys=True, allow_nan=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> Result:
+        return cls(**json.loads(text))
+
+
+class ResultStore:
+    """Results under `root/<suite>/<cell key>.json`; checkpoints under `ckpt_root/<cell key>.pt`."""
+
+    def __init__(self, root: Path | str = RESULTS_DIR, ckpt_root: Path | str | None = None) -> None:
+        self.root = Path(root)
+        self.ckpt_root = Path(ckpt_root) if ckpt_root else checkpoint_dir()
+
+    def path(self, cell: Cell) -> Path:
+        return self.root / cell.suite / f"{cell.key}.json"
+
+    def done(self, cell: Cell) -> bool:
+        """A finished cell (status ok or failed); a skipped one is tried again."""
+        p = self.path(cell)
+        return p.is_file() and Result.from_json(p.read_text()).status != "skipped"
+
+    def write(self, result: Result, cell: Cell) -> Path:
+        path = self.path(cell)
+        _atomic_write(path, result.to_json().encode() + b"\n")
+        self.clear_checkpoint(cell)
+        return path
+
+    def results(self, suite: str | None = None) -> Iterator[Result]:
+        """Every stored result (of `suite`), in file-name order; a file that does not parse is an error."""
+        folders = [self.root / suite] if suite else sorted(p for p in self.root.glob("*") if p.is_dir())
+        for folder in folders:
+            for p in sorted(folder.glob("*.json")):
+                try:
+                    yield Result.from_json(p.read_text())
+                except (json.JSONDecodeError, TypeError) as e:
+                    raise ValueError(f"{p} is not a valid medzoo result ({e}); delete it and re-run the cell") from e
+
+    # --- per-epoch checkpoints --------------------------------------------------------------------------------
+    def checkpoint_path(self, cell: Cell) -> Path:
+        return self.ckpt_root / f"{cell.key}.pt"
+
+    def save_checkpoint(self, cell: Cell, state: dict[str, Any]) -> None:
+        path = self.checkpoint_path(cell)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        try:
+            torch.save(state, tmp)
+            os.replace(tmp, path)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+
+    def load_checkpoint(self, cell: Cell) -> dict[str, Any] | None:
+        path = self.checkpoint_path(cell)
+        return torch.load(path, weights_only=True, map_location="cpu") if path.is_file() else None
+
+    def clear_checkpoint(self, cell: Cell) -> None:
+        self.checkpoint_path(cell).unlink(missing_ok=True)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write to a temp file in the same folder, fsync, then rename: readers see the old file or the new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def write_text(path: Path, text: str) -> None:
+    """Atomic text write (leaderboard files go through here too)."""
+    _atomic_write(path, text.encode())
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    _atomic_write(path, data)
