@@ -1,0 +1,346 @@
+"""Classification metrics, operating thresholds and bootstrap confidence intervals.
+
+`auc` and `acc` are exactly MedMNIST's (`medmnist.evaluator.getAUC` / `getACC`), so our numbers sit beside the
+published ones; the other metrics cover what AUC/ACC hide (class imbalance, calibration, ordinal distance).
+
+Inputs are what MedMNIST stores and what a model emits: `y_true` (n, 1) or (n,) integer labels, or (n, L) 0/1 for
+multi-label; `y_score` (n, C) probabilities (softmax rows, C=2 for binary; per-label sigmoids for multi-label).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike
+from sklearn.metrics import balanced_accuracy_score, cohen_kappa_score, f1_score, roc_auc_score, roc_curve
+
+from benchmarks.datasets._spec import Task
+
+ECE_BINS = 15
+_CLASSIFICATION = frozenset({Task.BINARY, Task.MULTICLASS, Task.MULTILABEL, Task.ORDINAL})
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """What a leaderboard needs to rank by a metric: its direction and the tasks it is defined for."""
+
+    name: str
+    higher_is_better: bool
+    tasks: frozenset[Task]
+
+
+METRICS: dict[str, MetricInfo] = {
+    m.name: m
+    for m in (
+        MetricInfo("auc", True, _CLASSIFICATION),
+        MetricInfo("acc", True, _CLASSIFICATION),
+        MetricInfo("balanced_acc", True, _CLASSIFICATION),
+        MetricInfo("macro_f1", True, _CLASSIFICATION),
+        MetricInfo("ece", False, _CLASSIFICATION),
+        MetricInfo("kappa", True, frozenset({Task.ORDINAL})),
+        MetricInfo("sensitivity", True, frozenset({Task.BINARY})),
+        MetricInfo("specificity", True, frozenset({Task.BINARY})),
+    )
+}
+_NEEDS_THRESHOLD = frozenset({"sensitivity", "specificity"})
+
+
+# --- input checking --------------------------------------------------------------------------------------------
+
+
+def _prepare(y_true: ArrayLike, y_score: ArrayLike, task: Task | str) -> tuple[np.ndarray, np.ndarray, Task]:
+    """Validate once at the boundary so every metric below can trust shapes: labels become (n,) ints for single-label
+    tasks and (n, L) ints for multi-label; scores (n, C) floats."""
+    task = Task(task)
+    if task not in _CLASSIFICATION:
+        raise ValueError(f"metrics are defined for classification tasks, not {task.value!r}")
+    y = np.asarray(y_true)
+    s = np.asarray(y_score, dtype=float)
+    shapes = f"y_true shape {y.shape} and y_score shape {s.shape}"
+
+    def bad(why: str) -> ValueError:
+        return ValueError(f"{shapes} do not fit task {task.value!r}: {why}")
+
+    if s.ndim != 2:
+        raise bad("y_score must be 2-D (n, C)")
+    if y.ndim not in (1, 2) or y.shape[0] != s.shape[0]:
+        raise bad("y_true must be (n,), (n, 1) or (n, L) with the same n rows as y_score")
+    if s.shape[0] == 0:
+        raise bad("no samples")
+    if not np.all(np.isfinite(s)):
+        raise bad("y_score has non-finite values")
+    if y.dtype != bool and (not np.issubdtype(y.dtype, np.number) or np.any(y != np.round(y))):
+        raise bad("labels must be integers")
+    y = y.astype(np.int64)
+    n_cols = s.shape[1]
+    if task is Task.MULTILABEL:
+        if y.ndim != 2 or y.shape[1] != n_cols:
+            raise bad("multi-label needs y_true (n, L) with L == y_score columns")
+        if np.any((y != 0) & (y != 1)):
+            raise bad("multi-label y_true must be 0/1")
+        return y, s, task
+    if y.ndim == 2:
+        if y.shape[1] != 1:
+            raise bad("single-label y_true must be (n,) or (n, 1)")
+        y = y[:, 0]
+    if task is Task.BINARY and n_cols != 2:
+        raise bad("binary needs y_score with 2 columns (softmax over [negative, positive])")
+    if n_cols < 2:
+        raise bad("y_score needs one column per class")
+    if y.min() < 0 or y.max() >= n_cols:
+        raise bad(f"labels must lie in [0, {n_cols - 1}]")
+    return y, s, task
+
+
+def _check_metric(metric: str, task: Task, threshold: float | None) -> None:
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}; known: {sorted(METRICS)}")
+    if task not in METRICS[metric].tasks:
+        raise ValueError(f"metric {metric!r} is not defined for task {task.value!r}")
+    if metric in _NEEDS_THRESHOLD and threshold is None:
+        raise ValueError(f"metric {metric!r} needs a threshold (see choose_threshold)")
+
+
+# --- metrics on validated arrays -------------------------------------------------------------------------------
+
+
+def _predict(s: np.ndarray, task: Task) -> np.ndarray:
+    """MedMNIST's decision rules: binary positive iff score[:, 1] > 0.5, multi-label per label > 0.5, else argmax."""
+    if task is Task.BINARY:
+        return (s[:, 1] > 0.5).astype(np.int64)
+    if task is Task.MULTILABEL:
+        return (s > 0.5).astype(np.int64)
+    return s.argmax(axis=1)
+
+
+def _per_class_auc(y: np.ndarray, s: np.ndarray, task: Task) -> np.ndarray:
+    if task is Task.BINARY:
+        return np.array([roc_auc_score(y, s[:, 1])])
+    if task is Task.MULTILABEL:
+        return np.array([roc_auc_score(y[:, j], s[:, j]) for j in range(s.shape[1])])
+    return np.array([roc_auc_score(y == k, s[:, k]) for k in range(s.shape[1])])
+
+
+def _auc(y: np.ndarray, s: np.ndarray, task: Task, threshold: float | None) -> float:
+    return float(np.mean(_per_class_auc(y, s, task)))
+
+
+def _acc(y: np.ndarray, s: np.ndarray, task: Task, threshold: float | None) -> float:
+    # Multi-label: every label has n rows, so the mean over all cells is the mean of per-label accuracies.
+    return float(np.mean(_predict(s, task) == y))
+
+
+def _balanced_acc(y: np.ndarray, s: np.ndarray, task: Task, threshold: float | None) -> float:
+    pred = _predict(s, task)
+    if task is Task.MULTILABEL:
+        return float(np.mean([balanced_accuracy_score(y[:, j], pred[:, j]) for j in range(y.shape[1])]))
+    return float(balanced_accuracy_score(y, pred))
+
+
+def _macro_f1(y: np.ndarray, s: np.ndarray, task: Task, threshold: float | None) -> float:
+    # `labels` fixed to every class so the average is always over C classes, whatever a (small) set happens to
+    # contain: a class absent from both labels and predictions counts as F1 = 0 rather than dropping out.
+    labels = None if task is Task.MULTILABEL else np.arange(s.shape[1])
+    return float(f1_score(y, _predict(s, task), labels=labels, average="macro", zero_division=0.0))
+
+
+def _ece_top_label(confidence: np.ndarray, correct: np.ndarray) -> float:
+    """sum_b |B_b|/n * |acc_b - conf_b| over equal-width bins (lo, hi]; equals |sum_b (correct - conf)| / n."""
+    bins = np.digitize(confidence, np.linspace(0.0, 1.0, ECE_BINS + 1)[1:-1], right=True)
+    gaps = np.bincount(bins, weights=correct - confidence, minlength=ECE_BINS)
+    return float(np.abs(gaps).sum() / confidence.size)
+
+
+def _ece(y: np.ndarray, s: np.ndarray, task: Task, threshold: float | None) -> float:
+    """Top-label ECE. Binary and each multi-label label are binary problems on the positive score, so the
+    confidence is max(p, 1 - p) and the prediction the same 0.5 rule that ACC uses."""
+    if task is Task.MULTICLASS or task is Task.ORDINAL:
+        return _ece_top_label(s.max(axis=1), (s.argmax(axis=1) == y).astype(float))
+    p, labels = (s[:, 1:], y[:, None]) if task is Task.BINARY else (s, y)
+    return float(np.mean([_ece_top_label(np.maximum(p[:, j], 1 - p[:, j]), ((p[:, j] > 0.5) == labels[:, j]) * 1.0)
+                          for j in range(p.shape[1])]))
+
+
+def _kappa(y: np.ndarray, s: np.ndarray, task: Task, threshold: float | None) -> float:
+    # `labels` fixed to 0..C-1: scikit-learn weights by position in the label list, so a class missing from both
+    # y and the predictions would otherwise shrink the distances between the classes around it.
+    return float(cohen_kappa_score(y, s.argmax(axis=1), labels=np.arange(s.shape[1]), weights="quadratic"))
+
+
+def _sensitivity(y: np.ndarray, s: np.ndarray, task: Task, threshold: float | None) -> float:
+    return float(np.mean(s[y == 1, 1] >= threshold))
+
+
+def _specificity(y: np.ndarray, s: np.ndarray, task: Task, threshold: float | None) -> float:
+    return float(np.mean(s[y == 0, 1] < threshold))
+
+
+_METRIC_FNS: dict[str, Callable[[np.ndarray, np.ndarray, Task, float | None], float]] = {
+    "auc": _auc,
+    "acc": _acc,
+    "balanced_acc": _balanced_acc,
+    "macro_f1": _macro_f1,
+    "ece": _ece,
+    "kappa": _kappa,
+    "sensitivity": _sensitivity,
+    "specificity": _specificity,
+}
+
+
+# --- public API ------------------------------------------------------------------------------------------------
+
+
+def evaluate(y_true: ArrayLike, y_score: ArrayLike, task: Task | str,
+             threshold: float | None = None) -> dict[str, float]:
+    """Every metric defined for `task`. `auc`/`acc` are MedMNIST's; `acc`, `balanced_acc`, `macro_f1` and `ece`
+    always use MedMNIST's 0.5 / argmax rule so they stay comparable across papers. `threshold` (binary only, chosen
+    on validation by `choose_threshold`) adds `sensitivity`/`specificity` at score[:, 1] >= threshold, and records
+    itself. An AUC that is undefined (a class absent from y_true) is nan, as in scikit-learn."""
+    y, s, task = _prepare(y_true, y_score, task)
+    if threshold is not None and task is not Task.BINARY:
+        raise ValueError(f"threshold applies to binary tasks only, not {task.value!r}")
+    out = {name: _METRIC_FNS[name](y, s, task, threshold) for name, info in METRICS.items()
+           if task in info.tasks and (threshold is not None or name not in _NEEDS_THRESHOLD)}
+    if threshold is not None:
+        out["threshold"] = float(threshold)
+    return out
+
+
+def per_class_auc(y_true: ArrayLike, y_score: ArrayLike, task: Task | str) -> list[float]:
+    """One-vs-rest AUC per class (multi-class, ordinal) or per label (multi-label); their mean is `auc`. Binary gives
+    one value, the AUC of the positive class: the negative class's AUC is the same number for softmax scores."""
+    y, s, task = _prepare(y_true, y_score, task)
+    return [float(a) for a in _per_class_auc(y, s, task)]
+
+
+def choose_threshold(y_true_val: ArrayLike, y_score_val: ArrayLike) -> float:
+    """The binary operating point maximising Youden's J = sensitivity + specificity - 1 on the ROC curve of
+    score[:, 1]. Choose it on VALIDATION and apply it to test: picking it on test inflates both numbers. The value
+    is a score from the data, positive iff score >= threshold; among ties the highest threshold wins."""
+    y, s, _ = _prepare(y_true_val, y_score_val, Task.BINARY)
+    if np.unique(y).size < 2:
+        raise ValueError("choose_threshold needs both classes in y_true_val")
+    fpr, tpr, thresholds = roc_curve(y, s[:, 1], drop_intermediate=False)
+    return float(thresholds[np.argmax(tpr - fpr)])
+
+
+# --- bootstrap -------------------------------------------------------------------------------------------------
+
+
+def _draw_counts(idx: np.ndarray) -> np.ndarray:
+    """(B, n) index rows -> (B, n) float counts of how often each sample was drawn, without a Python loop."""
+    n_resamples, n = idx.shape
+    counts = np.bincount((idx + n * np.arange(n_resamples)[:, None]).ravel(), minlength=n_resamples * n)
+    return counts.reshape(n_resamples, n).astype(float)
+
+
+def _resample(y: np.ndarray, task: Task, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """(n_resamples, n) row indices. Single-label tasks resample within each class, so every class keeps its count
+    and a rare class is never absent (its AUC stays defined); the CI is then conditional on the class mix, which is
+    fixed by the test split anyway. Multi-label rows cannot be stratified on all labels at once, so rows are drawn
+    plainly and a resample in which any label column is constant (all 0 or all 1) is redrawn."""
+    n = y.shape[0]
+    if task is not Task.MULTILABEL:
+        members = [np.flatnonzero(y == k) for k in np.unique(y)]
+        return np.concatenate([m[rng.integers(0, m.size, size=(n_resamples, m.size))] for m in members], axis=1)
+    positives = y.sum(axis=0)
+    if np.any((positives == 0) | (positives == n)):
+        raise ValueError("a multi-label column of y_true is constant: no resample can make it vary")
+    idx = rng.integers(0, n, size=(n_resamples, n))
+    while True:
+        counts = _draw_counts(idx) @ y  # (B, L) positives per label
+        redraw = np.flatnonzero(np.any((counts == 0) | (counts == n), axis=1))
+        if redraw.size == 0:
+            return idx
+        idx[redraw] = rng.integers(0, n, size=(redraw.size, n))
+
+
+def _weighted_auc(positive: np.ndarray, score: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """AUC for each row of `weights` (B, n) = how often each sample was drawn: the Mann-Whitney statistic with
+    ties counted 1/2, which is what roc_auc_score computes, in one pass over the sorted scores for all rows."""
+    order = np.argsort(score, kind="stable")
+    sorted_score = score[order]
+    starts = np.flatnonzero(np.r_[True, sorted_score[1:] != sorted_score[:-1]])
+    w = weights[:, order]
+    pos_w = w * positive[order]
+    pos = np.add.reduceat(pos_w, starts, axis=1)  # (B, tie groups)
+    neg = np.add.reduceat(w - pos_w, starts, axis=1)
+    neg_below = np.cumsum(neg, axis=1) - neg
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (pos * (neg_below + 0.5 * neg)).sum(axis=1) / (pos.sum(axis=1) * neg.sum(axis=1))
+
+
+def _metric_over(y: np.ndarray, s: np.ndarray, task: Task, metric: str, idx: np.ndarray,
+                 threshold: float | None) -> np.ndarray:
+    """`metric` on each resample (row of `idx`). AUC, the usual headline, is vectorised through draw counts; the
+    others loop, which is fast enough for 1000 resamples."""
+    if metric != "auc":
+        return np.array([_METRIC_FNS[metric](y[i], s[i], task, threshold) for i in idx])
+    weights = _draw_counts(idx)
+    if task is Task.BINARY:
+        columns = [(y == 1, s[:, 1])]
+    elif task is Task.MULTILABEL:
+        columns = [(y[:, j] == 1, s[:, j]) for j in range(s.shape[1])]
+    else:
+        columns = [(y == k, s[:, k]) for k in range(s.shape[1])]
+    return np.mean([_weighted_auc(p, sc, weights) for p, sc in columns], axis=0)
+
+
+def _check_resampling(n_resamples: int, alpha: float) -> None:
+    if n_resamples < 1:
+        raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must lie in (0, 1), got {alpha}")
+
+
+def bootstrap_ci(y_true: ArrayLike, y_score: ArrayLike, task: Task | str, metric: str = "auc", n_resamples: int = 1000,
+                 seed: int = 0, alpha: float = 0.05, threshold: float | None = None) -> tuple[float, float]:
+    """Percentile (1 - alpha) confidence interval of `metric` on a test set, from class-stratified resamples
+    (see `_resample`). Seeded, so a result file can be reproduced exactly."""
+    y, s, task = _prepare(y_true, y_score, task)
+    _check_metric(metric, task, threshold)
+    _check_resampling(n_resamples, alpha)
+    idx = _resample(y, task, n_resamples, np.random.default_rng(seed))
+    low, high = np.quantile(_metric_over(y, s, task, metric, idx, threshold), [alpha / 2, 1 - alpha / 2])
+    return float(low), float(high)
+
+
+@dataclass(frozen=True)
+class PairedBootstrap:
+    """Model A minus model B on one test set. `delta` is on the full set; the CI and p-value come from resamples
+    that apply the same rows to both models, so sample difficulty cancels out of the difference."""
+
+    metric: str
+    delta: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+
+    @property
+    def significant(self) -> bool:
+        """The CI excludes 0."""
+        return self.ci_low > 0 or self.ci_high < 0
+
+
+def paired_bootstrap(y_true: ArrayLike, score_a: ArrayLike, score_b: ArrayLike, task: Task | str, metric: str = "auc",
+                     n_resamples: int = 1000, seed: int = 0, alpha: float = 0.05,
+                     threshold: float | None = None) -> PairedBootstrap:
+    """Is A better than B on `metric`? Two-sided p-value = 2 x the smaller fraction of resampled deltas on either
+    side of 0, with the +1 correction ((k + 1) / (B + 1)) so a finite bootstrap never claims p = 0; capped at 1.
+    The sign of `delta` is A - B whatever the metric's direction (see METRICS)."""
+    y, s_a, task = _prepare(y_true, score_a, task)
+    _, s_b, _ = _prepare(y_true, score_b, task)
+    if s_a.shape != s_b.shape:
+        raise ValueError(f"score_a shape {s_a.shape} and score_b shape {s_b.shape} differ")
+    _check_metric(metric, task, threshold)
+    _check_resampling(n_resamples, alpha)
+    fn = _METRIC_FNS[metric]
+    delta = fn(y, s_a, task, threshold) - fn(y, s_b, task, threshold)
+    idx = _resample(y, task, n_resamples, np.random.default_rng(seed))
+    deltas = _metric_over(y, s_a, task, metric, idx, threshold) - _metric_over(y, s_b, task, metric, idx, threshold)
+    low, high = np.quantile(deltas, [alpha / 2, 1 - alpha / 2])
+    tail = min(np.count_nonzero(deltas <= 0), np.count_nonzero(deltas >= 0))
+    p_value = min(1.0, 2 * (tail + 1) / (n_resamples + 1))
+    return PairedBootstrap(metric, float(delta), float(low), float(high), float(p_value))
