@@ -372,22 +372,29 @@ def run_cell(
 
             feats[split] = zoo.extract_features(net, batches(), device=dev)
         if cell.mode is TransferMode.FEATURES:
-            clf = _features_head(ds, p.head, cell.seed).fit(feats[Split.TRAIN].numpy(),
-                                                            y[Split.TRAIN] if ds.task is Task.MULTILABEL
-                                                            else y[Split.TRAIN].ravel())
+            clf = zoo.fit_head(_features_head(ds, p.head, cell.seed), feats[Split.TRAIN].numpy(),
+                               y[Split.TRAIN] if ds.task is Task.MULTILABEL else y[Split.TRAIN].ravel())
             scores = {s: np.asarray(clf.predict_proba(feats[s].numpy()), dtype=np.float64)
                       for s in (Split.VAL, Split.TEST)}
             training = {"head": p.head, "feature_dim": int(feats[Split.TRAIN].shape[1])}
         else:
             zoo.prepare(net, cell.mode, ds.num_classes)
-            head = net.get_classifier()
-            out = train(head, cell.mode, {s: _Split(feats[s], y[s]) for s in Split}, lambda f: f, ds.task, p,
-                        cell.seed, dev, store_ckpt, report, images=False)
-            scores = {s: _predict(out.net, _Split(feats[s], y[s]), lambda f: f, ds.task, p.batch_size, dev)[0]
+            head = _fresh_head(net)
+            # standardise with train statistics (a BatchNorm without affine, as MAE's linear probe), then fold
+            # the standardisation into the head so it applies to raw features like any timm classifier
+            mu, sd = feats[Split.TRAIN].mean(0), feats[Split.TRAIN].std(0).clamp_min(1e-6)
+            z = {s: _Split((feats[s] - mu) / sd, y[s]) for s in Split}
+            out = train(head, cell.mode, z, lambda f: f, ds.task, p, cell.seed, dev, store_ckpt, report, images=False)
+            scores = {s: _predict(out.net, z[s], lambda f: f, ds.task, p.batch_size, dev)[0]
                       for s in (Split.VAL, Split.TEST)}
-            training = _training(out) | {"features_cached_in_cell": True}
+            with torch.no_grad():
+                head.weight.div_(sd)
+                head.bias.sub_(head.weight @ mu)
+            training = _training(out) | {"features_cached_in_cell": True, "features_standardised": True}
     else:
         zoo.prepare(net, cell.mode, ds.num_classes)
+        if cell.pretrained:
+            _fresh_head(net)
         if dev.type == "cpu":
             net = net.to(memory_format=torch.channels_last)
         out = train(net, cell.mode, data, transform, ds.task, p, cell.seed, dev, store_ckpt, report)
@@ -407,6 +414,18 @@ def run_cell(
                "preprocessing": {"mean": list(pre.mean), "std": list(pre.std)}},
         provenance=prov, **_metrics(ds, y, scores, cell.seed),
     )
+
+
+def _fresh_head(net: nn.Module) -> nn.Linear:
+    """Re-initialise the new classifier of a pretrained model: N(0, 0.01) weights, zero bias (as MAE/DINO probes).
+    Family inits differ (timm's EfficientNet draws U(±1/sqrt(classes)): logits of ±25 on 1280 features), and a
+    probe's result should not depend on that."""
+    head = net.get_classifier()
+    if not isinstance(head, nn.Linear):
+        raise MedzooError(f"{type(net).__name__}'s classifier is {type(head).__name__}, not a Linear layer")
+    nn.init.normal_(head.weight, std=0.01)
+    nn.init.zeros_(head.bias)
+    return head
 
 
 def _training(out: TrainOutcome) -> dict[str, Any]:

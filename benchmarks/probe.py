@@ -74,7 +74,7 @@ def probe(
         images, y = ds.load(split, 28, data_dir)
         feats[split] = zoo.extract_features(net, zoo.preprocess_images(images, net, size=size)).numpy()
         labels[split] = y
-    clf = zoo.make_head(head, seed=seed).fit(feats[Split.TRAIN], labels[Split.TRAIN].ravel())
+    clf = zoo.fit_head(zoo.make_head(head, seed=seed), feats[Split.TRAIN], labels[Split.TRAIN].ravel())
     scores = {s: clf.predict_proba(feats[s]) for s in (Split.VAL, Split.TEST)}
     tag = weights.tag if pretrained and weights else "random"
     return ProbeResult(model=f"{spec.name}.{tag}", dataset=dataset, size=size, head=head, seed=seed,

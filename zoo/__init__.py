@@ -9,8 +9,8 @@
 from zoo._factory import create_model, get_spec, list_models, preprocess_of, register_model, resolve
 from zoo._registry import Registry
 from zoo._specs import ModelSpec, Preprocess, Task, WeightsSpec
-from zoo._transfer import (HEADS, TransferMode, extract_features, make_head, param_groups, prepare,
-                           preprocess_images, train_mode)
+from zoo._transfer import (HEADS, TransferMode, extract_features, fit_head, make_head, param_groups,
+                           prepare, preprocess_images, train_mode)
 from zoo._weights import fetch
 from zoo.errors import (HashMismatchError, InputShapeError, MedzooError, UnknownNameError,
                         WeightsMismatchError, WeightsUnavailableError)
@@ -18,6 +18,6 @@ from zoo.errors import (HashMismatchError, InputShapeError, MedzooError, Unknown
 __all__ = [
     "HEADS", "HashMismatchError", "InputShapeError", "MedzooError", "ModelSpec", "Preprocess", "Registry", "Task",
     "TransferMode", "UnknownNameError", "WeightsMismatchError", "WeightsSpec", "WeightsUnavailableError",
-    "create_model", "extract_features", "fetch", "get_spec", "list_models", "make_head", "param_groups", "prepare",
-    "preprocess_images", "preprocess_of", "register_model", "resolve", "train_mode",
+    "create_model", "extract_features", "fetch", "fit_head", "get_spec", "list_models", "make_head", "param_groups",
+    "prepare", "preprocess_images", "preprocess_of", "register_model", "resolve", "train_mode",
 ]

@@ -272,6 +272,8 @@ def folder_dataset(csv_path: str | Path, name: str | None = None, size: int | No
         images[i] = arr
     assert images is not None and first is not None and size is not None
     labels = y[:, None]
+    # the split settings are part of the data a result was computed on: same files, other split → other print
+    md5.update(f"split:{val_fraction}:{test_fraction}:{seed}".encode())
     fingerprint_md5 = md5.hexdigest()
     built_size = size
 
