@@ -198,6 +198,7 @@ def csv_text(store: ResultStore, suite: str) -> str:
     rep_rows = pd.DataFrame({"dataset": rep["dataset"], "model": rep["method"], "auc_mean": rep["test_auc"],
                              "acc_mean": rep["test_acc"], "source": "reported (paper)"})
     out = pd.concat([b, rep_rows], ignore_index=True)[COLUMNS] if not b.empty else b
+    out = out.astype({c: "Int64" for c in ("rank", "data_size", "input_size", "seeds")})  # blank on reported rows
     return out.to_csv(index=False, float_format="%.4f", lineterminator="\n")
 
 
@@ -257,12 +258,14 @@ def check(store: ResultStore, suite: str, out_dir: Path | str) -> list[str]:
 
 
 def rich_table(store: ResultStore, suite: str) -> Table:
+    """The board for a terminal: the columns a reader ranks by (the .md has the rest)."""
     b = board(store, suite)
-    table = Table(title=f"{SUITES.get(suite).id}: test AUC (rank ties = not significantly different)")
-    for col in ("dataset", "rank", "model", "weights", "mode", "input", "seeds", "test AUC", "95% CI", "test ACC"):
-        table.add_column(col, justify="right" if col in ("rank", "input", "seeds", "test AUC", "test ACC") else "left")
+    multi_seed = bool((b["seeds"] > 1).any()) if not b.empty else False
+    table = Table(title=f"{SUITES.get(suite).id} — test AUC; equal ranks: not significantly different")
+    for col in ("dataset", "#", "model.weights", "mode", "px", "test AUC", "95% CI"):
+        table.add_column(col, justify="right" if col in ("#", "px", "test AUC") else "left", overflow="fold")
     for r in b.itertuples():
-        table.add_row(r.dataset, str(r.rank), r.model, r.weights, r.mode, str(r.input_size), str(r.seeds),
-                      f"{r.auc_mean:.3f}" + (f" ± {r.auc_std:.3f}" if r.seeds > 1 else ""),
-                      f"[{r.auc_ci_low:.3f}, {r.auc_ci_high:.3f}]", f"{r.acc_mean:.3f}")
+        auc = f"{r.auc_mean:.3f}" + (f"±{r.auc_std:.3f}" if multi_seed else "")
+        table.add_row(r.dataset.removesuffix("mnist"), str(r.rank), f"{r.model}.{r.weights}", r.mode,
+                      str(r.input_size), auc, f"{r.auc_ci_low:.2f}–{r.auc_ci_high:.2f}")
     return table
