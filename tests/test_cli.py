@@ -66,3 +66,26 @@ def test_pull_verifies_the_packaged_weights() -> None:
     r = _medzoo("pull", "tf_efficientnet_lite0")
     assert r.returncode == 0, r.stderr
     assert "efficientnet-lite0-57934424.pth" in r.stdout
+
+
+def test_ls_suites_and_datasets_hide_test_only_sets() -> None:
+    r = _medzoo("ls", "suites")
+    assert r.returncode == 0 and all(s in r.stdout for s in ("quick@1", "medmnist-v2@1", "transfer@1"))
+    r = _medzoo("ls", "datasets")
+    assert r.returncode == 0 and "synthetic" not in r.stdout
+
+
+def test_run_with_an_unknown_suite_or_empty_filter_is_one_clear_error() -> None:
+    r = _medzoo("run", "--suite", "quik")
+    assert r.returncode == 2 and "Did you mean: quick" in r.stderr and "Traceback" not in r.stderr
+    r = _medzoo("run", "--suite", "quick", "--datasets", "nosuchmnist")
+    assert r.returncode == 2 and "no cell of quick@1 matches" in r.stderr
+
+
+def test_committed_leaderboards_match_the_results_store() -> None:
+    """`medzoo leaderboard --check` in the repository: boards are generated from the store, never hand-edited."""
+    root = Path(__file__).resolve().parent.parent
+    exe = Path(sys.executable).with_name("medzoo")
+    r = subprocess.run([str(exe), "leaderboard", "--check"], capture_output=True, text=True, cwd=root, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "quick: leaderboards/quick.md and .csv match" in r.stdout

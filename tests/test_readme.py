@@ -26,7 +26,7 @@ def test_ci_runs_the_readme_test_command() -> None:
 
 
 def test_main_job_command_uses_existing_scripts_and_commands() -> None:
-    main = [b.strip() for b in _blocks("bash") if "medzoo probe" in b and "setup.sh" in b]
+    main = [b.strip() for b in _blocks("bash") if "medzoo run --suite quick" in b and "setup.sh" in b]
     assert len(main) == 1
     args = shlex.split(main[0].split("&&", 1)[1])
     assert args[0] == ".venv/bin/medzoo"
@@ -34,8 +34,10 @@ def test_main_job_command_uses_existing_scripts_and_commands() -> None:
     assert (ROOT / "scripts" / "setup.sh").is_file()
 
 
-def test_python_example_runs() -> None:
-    (code,) = _blocks("python")
+@pytest.mark.parametrize("code", _blocks("python"), ids=lambda c: c.splitlines()[0][:40])
+def test_python_examples_run(code: str, medmnist_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MEDZOO_DATA_DIR", str(medmnist_dir))
+    monkeypatch.setenv("MEDZOO_CHECKPOINT_DIR", str(ROOT / ".pytest_cache" / "readme-ckpt"))
     exec(compile(code, "README.md", "exec"), {})  # noqa: S102 - our own documentation
 
 
