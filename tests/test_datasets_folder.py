@@ -140,6 +140,13 @@ def test_fingerprint_follows_csv_and_image_bytes(csv: Path, tmp_path: Path) -> N
     assert folder_dataset(csv).fingerprint(20, None) != after
 
 
+def test_fingerprint_follows_the_split_settings(csv: Path) -> None:
+    """Same files, another split: another test set, so results must not share a data fingerprint."""
+    base = folder_dataset(csv).fingerprint(20, None)
+    assert folder_dataset(csv, seed=1).fingerprint(20, None) != base
+    assert folder_dataset(csv, test_fraction=0.3).fingerprint(20, None) != base
+
+
 def test_register(csv: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(DATASETS, "_entries", dict(DATASETS._entries))  # leave the global registry as it was
     ds = folder_dataset(csv, register=True)
