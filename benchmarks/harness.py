@@ -198,11 +198,13 @@ def train(
         best_state, history = saved["best_state"], saved["history"]
         best_score, best_epoch, bad = saved["best_score"], saved["best_epoch"], saved["bad_epochs"]
         start, elapsed_before = saved["epoch"], saved["elapsed"]
+        if saved.get("cuda_rng") is not None and device.type == "cuda":
+            torch.cuda.set_rng_state_all(saved["cuda_rng"])
     train_data, val_data = splits[Split.TRAIN], splits[Split.VAL]
     y_train = _targets(train_data.y, task)
     t0 = time.perf_counter() - elapsed_before
-    stop_reason = "epochs"
-    for epoch in range(start, p.epochs):
+    stop_reason = saved.get("stop_reason", "epochs") if saved else "epochs"
+    for epoch in range(start, p.epochs if stop_reason == "epochs" else start):
         if mode.trains_backbone or not images:
             net.train()
         else:
@@ -224,6 +226,9 @@ def train(
         sched.step()
         scores, val_loss = _predict(net, val_data, transform, task, p.batch_size, device)
         val_auc = metrics.evaluate(val_data.y, scores, task)["auc"]
+        if not np.isfinite(val_auc) or not np.isfinite(val_loss):
+            raise MedzooError(f"validation AUC/loss is {val_auc}/{val_loss} at epoch {epoch + 1}: a class is missing "
+                              f"from the validation split or training diverged; fix the split or lower the lr")
         history.append({"epoch": epoch + 1, "train_loss": total_loss / len(order), "val_loss": val_loss,
                         "val_auc": val_auc})
         score = sign * (val_auc if p.monitor == "val_auc" else val_loss)
@@ -234,16 +239,18 @@ def train(
             bad += 1
         elapsed = time.perf_counter() - t0
         report("epoch", epoch + 1, p.epochs, f"val AUC {val_auc:.3f}, val loss {val_loss:.3f} (best epoch {best_epoch})")
-        if checkpoint:
-            checkpoint[0]({"epoch": epoch + 1, "model": net.state_dict(), "optimizer": opt.state_dict(),
-                           "scheduler": sched.state_dict(), "generator": gen.get_state(),
-                           "torch_rng": torch.get_rng_state(), "best_state": best_state, "best_score": best_score,
-                           "best_epoch": best_epoch, "bad_epochs": bad, "history": history, "elapsed": elapsed})
         if p.patience is not None and bad >= p.patience:
             stop_reason = f"early stop (no {p.monitor} improvement in {p.patience} epochs)"
-            break
-        if p.time_budget_s is not None and elapsed > p.time_budget_s and epoch + 1 < p.epochs:
+        elif p.time_budget_s is not None and elapsed > p.time_budget_s and epoch + 1 < p.epochs:
             stop_reason = f"time budget {p.time_budget_s:.0f} s"
+        if checkpoint:  # after the stop decision, so a resume never trains past a finished run
+            checkpoint[0]({"epoch": epoch + 1, "model": net.state_dict(), "optimizer": opt.state_dict(),
+                           "scheduler": sched.state_dict(), "generator": gen.get_state(),
+                           "torch_rng": torch.get_rng_state(),
+                           "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else None,
+                           "best_state": best_state, "best_score": best_score, "best_epoch": best_epoch,
+                           "bad_epochs": bad, "history": history, "elapsed": elapsed, "stop_reason": stop_reason})
+        if stop_reason != "epochs":
             break
     net.load_state_dict(best_state)
     return TrainOutcome(net=net, epochs_run=len(history), best_epoch=best_epoch, stop_reason=stop_reason,
@@ -348,7 +355,11 @@ def run_cell(
     except WeightsUnavailableError as e:
         return Result(key=cell.key, suite=f"{cell.suite}@{cell.version}", cell=cell.config(), status="skipped",
                       reason=str(e), provenance=prov)
-    pre = zoo.preprocess_of(net)
+    # from scratch there are no weights whose statistics apply: MedMNIST's mean 0.5 / std 0.5, as the v2 paper.
+    # Random-weight *features* controls keep the weights' preprocessing: they differ from the pretrained row only
+    # in the weights.
+    pre = zoo.SCRATCH_PREPROCESS.for_channels(ds.n_channels) if cell.mode is TransferMode.SCRATCH \
+        else zoo.preprocess_of(net)
     data = {s: _Split(*ds.load(s, cell.data_size, data_dir)) for s in Split}
     y = {s: d.y for s, d in data.items()}
 
@@ -382,14 +393,15 @@ def run_cell(
             head = _fresh_head(net)
             # standardise with train statistics (a BatchNorm without affine, as MAE's linear probe), then fold
             # the standardisation into the head so it applies to raw features like any timm classifier
-            mu, sd = feats[Split.TRAIN].mean(0), feats[Split.TRAIN].std(0).clamp_min(1e-6)
+            mu, sd = feats[Split.TRAIN].mean(0), feats[Split.TRAIN].std(0)
+            sd = torch.where(sd < 1e-6, torch.ones_like(sd), sd)  # a constant feature is centred, not blown up
             z = {s: _Split((feats[s] - mu) / sd, y[s]) for s in Split}
             out = train(head, cell.mode, z, lambda f: f, ds.task, p, cell.seed, dev, store_ckpt, report, images=False)
             scores = {s: _predict(out.net, z[s], lambda f: f, ds.task, p.batch_size, dev)[0]
                       for s in (Split.VAL, Split.TEST)}
             with torch.no_grad():
-                head.weight.div_(sd)
-                head.bias.sub_(head.weight @ mu)
+                head.weight.div_(sd.to(head.weight.device))
+                head.bias.sub_(head.weight @ mu.to(head.weight.device))
             training = _training(out) | {"features_cached_in_cell": True, "features_standardised": True}
     else:
         zoo.prepare(net, cell.mode, ds.num_classes)

@@ -6,7 +6,8 @@
     'https://download.pytorch.org/models/resnet18-f37072fd.pth'
 """
 
-from zoo._factory import create_model, get_spec, list_models, preprocess_of, register_model, resolve
+from zoo._factory import (SCRATCH_PREPROCESS, create_model, get_spec, list_models, preprocess_of, register_model,
+                          resolve)
 from zoo._registry import Registry
 from zoo._specs import ModelSpec, Preprocess, Task, WeightsSpec
 from zoo._transfer import (HEADS, TransferMode, extract_features, fit_head, make_head, param_groups,
@@ -16,7 +17,7 @@ from zoo.errors import (HashMismatchError, InputShapeError, MedzooError, Unknown
                         WeightsMismatchError, WeightsUnavailableError)
 
 __all__ = [
-    "HEADS", "HashMismatchError", "InputShapeError", "MedzooError", "ModelSpec", "Preprocess", "Registry", "Task",
+    "HEADS", "SCRATCH_PREPROCESS", "HashMismatchError", "InputShapeError", "MedzooError", "ModelSpec", "Preprocess", "Registry", "Task",
     "TransferMode", "UnknownNameError", "WeightsMismatchError", "WeightsSpec", "WeightsUnavailableError",
     "create_model", "extract_features", "fetch", "fit_head", "get_spec", "list_models", "make_head", "param_groups",
     "prepare", "preprocess_images", "preprocess_of", "register_model", "resolve", "train_mode",

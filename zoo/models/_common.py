@@ -4,6 +4,7 @@ so preprocessing facts (mean, std, interpolation, crop) are never re-typed by ha
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import timm
 from timm.models import get_pretrained_cfg
@@ -43,11 +44,11 @@ def timm_weights(arch: str, tag: str, *, url: bool = False, **overrides: object)
     return WeightsSpec(**fields)  # type: ignore[arg-type]
 
 
-def timm_builder(arch: str) -> Callable[..., nn.Module]:
-    """A builder that delegates to timm (random init: medzoo's loader applies weights)."""
+def timm_builder(arch: str, **kwargs: Any) -> Callable[..., nn.Module]:
+    """A builder that delegates to timm (random init: medzoo's loader applies weights); `kwargs` go to timm."""
 
     def build(*, num_classes: int, in_chans: int = 3) -> nn.Module:
-        return timm.create_model(arch, pretrained=False, num_classes=num_classes, in_chans=in_chans)
+        return timm.create_model(arch, pretrained=False, num_classes=num_classes, in_chans=in_chans, **kwargs)
 
     build.__name__ = arch
     build.__doc__ = f"timm `{arch}`."

@@ -14,6 +14,10 @@ Default `tv_in1k`: the classic torchvision weights used by most medical transfer
 MedMNIST+ study), so our rows compare with theirs; it also keeps the canonical ImageNet normalisation. timm's
 stronger `a1_in1k` recipe ("ResNet strikes back", arXiv:2110.00476: BCE loss, 600 epochs, heavy augmentation)
 is one tag away.
+
+Random initialisation follows torchvision and MedMNIST v2, not timm's default: the last batch norm of each residual
+block starts at gamma = 1 (`zero_init_last=False`). timm's zero-init turns every residual branch off at init, which
+changes what a from-scratch run and a random-feature control measure.
 """
 
 from __future__ import annotations
@@ -39,11 +43,12 @@ for _name, _min, _params, _gflops, _dim in _VARIANTS:
     register_model(family="resnet", paper=PAPER, default_tag="tv_in1k", default_size=224, min_size=_min,
                    feature_dim=_dim, num_params=_params, gflops=_gflops,
                    weights={"tv_in1k": timm_weights(_name, "tv_in1k", url=True),
-                            "a1_in1k": timm_weights(_name, "a1_in1k")})(timm_builder(_name))
+                            "a1_in1k": timm_weights(_name, "a1_in1k")})(timm_builder(_name, zero_init_last=False))
 
 
 def _cifar_stem(arch: str, num_classes: int, in_chans: int) -> nn.Module:
-    model = timm.create_model(arch, pretrained=False, num_classes=num_classes, in_chans=in_chans)
+    model = timm.create_model(arch, pretrained=False, num_classes=num_classes, in_chans=in_chans,
+                              zero_init_last=False)
     model.conv1 = nn.Conv2d(in_chans, 64, kernel_size=3, stride=1, padding=1, bias=False)
     model.maxpool = nn.Identity()
     nn.init.kaiming_normal_(model.conv1.weight, mode="fan_out", nonlinearity="relu")
