@@ -180,6 +180,12 @@ def _cmd_run(args: argparse.Namespace) -> None:
     from benchmarks.suites import SUITES, select
 
     suite = SUITES.get(args.suite)
+    if args.device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise MedzooError(f"--device {args.device}: no CUDA device is visible to torch "
+                              f"{torch.__version__}; run with --device cpu")
     try:
         cells = select(suite, models=args.models, datasets=args.datasets, modes=args.modes, sizes=args.sizes,
                        seeds=args.seeds, epochs=args.epochs)
@@ -204,19 +210,33 @@ def _cmd_run(args: argparse.Namespace) -> None:
                 inner[kind] = bars.add_task(kind, total=total)
             bars.update(inner[kind], completed=completed, total=total, description=f"  {text}")  # type: ignore[arg-type]
 
+        failed: list[str] = []
         for cell in todo:
             bars.update(cells_bar, description=f"[bold]{cell.label}")
-            result = run_cell(cell, data_dir=args.data_dir, device=args.device, store=store, report=report)
+            try:
+                result = run_cell(cell, data_dir=args.data_dir, device=args.device, store=store, report=report)
+            except MedzooError:
+                raise  # the user's to fix (data, weights, input): the same for every cell
+            except Exception as e:  # a crash of one cell (out of memory, a bug) must not lose the others
+                failed.append(cell.label)
+                bars.console.print(f"[red]failed[/red] {cell.label}: {type(e).__name__}: {e} (epoch checkpoint "
+                                   f"kept: the next run resumes it)", highlight=False, soft_wrap=True)
+                bars.advance(cells_bar)
+                continue
+            finally:
+                for task in inner.values():
+                    bars.remove_task(task)  # type: ignore[arg-type]
+                inner.clear()
             store.write(result, cell)
-            for task in inner.values():
-                bars.remove_task(task)  # type: ignore[arg-type]
-            inner.clear()
             line = (f"[green]ok[/green] {cell.label}: test AUC {result.metrics['auc']:.3f} "
                     f"({result.provenance['duration_s']:.0f} s)" if result.status == "ok"
                     else f"[yellow]{result.status}[/yellow] {cell.label}: {result.reason}")
             bars.console.print(line, highlight=False, soft_wrap=True)
             bars.advance(cells_bar)
     _write_board(suite.name, store, args.out_dir)
+    if failed:
+        raise MedzooError(f"{len(failed)} of {len(todo)} cells failed: {'; '.join(failed)}. The board holds the rest; "
+                          f"`medzoo run` again retries the failed cells")
 
 
 def _write_board(suite: str, store: object, out_dir: str) -> None:
@@ -234,12 +254,17 @@ def _write_board(suite: str, store: object, out_dir: str) -> None:
 
 
 def _cmd_leaderboard(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
     from benchmarks import leaderboard
     from benchmarks.results import ResultStore
     from benchmarks.suites import SUITES
 
     store = ResultStore(args.results_dir)
-    suites = [args.suite] if args.suite else [s.name for s in SUITES if any(store.results(s.name))]
+    suites = [args.suite] if args.suite else [
+        s.name for s in SUITES if (Path(args.out_dir) / f"{s.name}.md").is_file() or any(store.results(s.name))]
+    if not suites:
+        raise MedzooError(f"no results in {store.root} and no boards in {args.out_dir}: nothing to generate or check")
     for name in suites:
         SUITES.get(name)
         if not args.check:
@@ -286,7 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seeds", nargs="+", type=int, help="run these seeds instead of the suite's")
     run.add_argument("--epochs", type=int, help="override the protocol's epochs (recorded; a different cell)")
     run.add_argument("--data-dir", help="dataset folder (default: $MEDZOO_DATA_DIR, then ~/.medmnist)")
-    run.add_argument("--device", default="cpu", help="cpu | cuda (default cpu)")
+    run.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     run.add_argument("--force", action="store_true", help="re-run cells that already have a result")
     run.add_argument("--results-dir", default="leaderboards/results", help="results store (default %(default)s)")
     run.add_argument("--out-dir", default="leaderboards", help="where boards are written (default %(default)s)")

@@ -1,8 +1,8 @@
 """Leaderboards are pure functions of the results store: results → pandas → `<suite>.md`, `.csv`, `.png`.
 
-Rows are configurations (model, weights, mode, resolution, protocol); seeds are aggregated as mean ± std. Ranks
-allow ties: a row's rank is 1 + the number of rows whose test AUC is significantly higher by a paired bootstrap
-(1000 stratified resamples of the same test images, 95%), so rows the data cannot tell apart share a rank.
+Rows are configurations (model, weights, mode, resolution, protocol); seeds are aggregated as mean ± std. A row's
+rank is 1 + the number of rows whose test AUC is significantly higher by a paired bootstrap (1000 stratified
+resamples of the same test images, 95%, first common seed), so every row no other row beats has rank 1.
 Published MedMNIST v2 numbers appear beside ours, marked "reported (paper)"; they never enter the store.
 Tables hold no timestamps or durations, so `--check` can compare them byte for byte.
 """
@@ -159,13 +159,15 @@ def markdown(store: ResultStore, suite: str) -> str:
              "never used for training or model selection. Test AUC/ACC are MedMNIST's definitions; mean ± std over "
              "seeds; the 95% CI is a stratified bootstrap of the test set (1000 resamples; averaged over seeds). "
              "**rank** = 1 + the number of rows whose test AUC is significantly higher (paired bootstrap of ΔAUC on "
-             "the same test images, 95%): rows sharing a rank cannot be told apart on this test set. ECE: expected "
+             "the same test images, 95%, on the first seed two rows share): rank 1 rows are those no row beats "
+             "significantly; significance is not transitive, so equal ranks lower down are counts, not ties. "
+             "ECE: expected "
              "calibration error (15 bins; lower is better). *random init* rows are no-pretraining controls.", ""]
     for name in sorted(set(b["dataset"])):
         lines += _dataset_section(name, b[b["dataset"] == name], rep[rep["dataset"] == name], n_test.get(name))
     if b["dataset"].nunique() > 1:
-        wide = b.pivot_table(index=["model", "weights", "mode", "input_size", "protocol"], columns="dataset",
-                             values="auc_mean")
+        wide = b.pivot_table(index=["model", "weights", "mode", "data_size", "policy", "input_size", "protocol"],
+                             columns="dataset", values="auc_mean")
         complete = wide.dropna()
         if not complete.empty:
             complete = complete.assign(mean=complete.mean(axis=1)).sort_values("mean", ascending=False)
@@ -174,14 +176,14 @@ def markdown(store: ResultStore, suite: str) -> str:
                       "| model | weights | mode | input | " + " | ".join(cols) + " | mean |",
                       "|---|---|---|---:|" + "---:|" * (len(cols) + 1)]
             for idx, row in complete.iterrows():
-                model, weights, mode, size, _ = idx  # type: ignore[misc]
+                model, weights, mode, _, _, size, _ = idx  # type: ignore[misc]
                 lines.append(f"| {model} | {weights} | {mode} | {size} | "
                              + " | ".join(f"{row[c]:.3f}" for c in cols) + f" | {row['mean']:.3f} |")
             lines.append("")
     if other:
         lines += ["## Cells without a result", "", "| cell | status | reason |", "|---|---|---|"]
-        lines += [f"| {r.key} | {r.status} | {r.reason.splitlines()[0][:200]} |" for r in sorted(other,
-                                                                                                 key=lambda r: r.key)]
+        lines += [f"| {r.key} | {r.status} | {(r.reason.splitlines() or ['-'])[0][:200].replace('|', '/')} |"
+                  for r in sorted(other, key=lambda r: r.key)]
         lines.append("")
     lines += ["## Datasets: licenses and citations", ""]
     for name in sorted(set(b["dataset"])):
@@ -252,7 +254,7 @@ def check(store: ResultStore, suite: str, out_dir: Path | str) -> list[str]:
         path = Path(out_dir) / name
         if not path.is_file():
             diffs.append(f"{path} is missing")
-        elif path.read_text() != content:
+        elif path.read_text(encoding="utf-8") != content:
             diffs.append(f"{path} is out of date")
     return diffs
 

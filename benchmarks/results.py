@@ -5,6 +5,7 @@ file or none; and per-epoch training checkpoints (outside the repository) so an 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -62,7 +63,9 @@ class ResultStore:
 
     def __init__(self, root: Path | str = RESULTS_DIR, ckpt_root: Path | str | None = None) -> None:
         self.root = Path(root)
-        self.ckpt_root = Path(ckpt_root) if ckpt_root else checkpoint_dir()
+        # one checkpoint folder per results store: a run into another store never resumes from (or deletes) this one's
+        store_id = hashlib.sha256(str(self.root.resolve()).encode()).hexdigest()[:10]
+        self.ckpt_root = Path(ckpt_root) if ckpt_root else checkpoint_dir() / store_id
 
     def path(self, cell: Cell) -> Path:
         return self.root / cell.suite / f"{cell.key}.json"
@@ -104,8 +107,15 @@ class ResultStore:
             Path(tmp).unlink(missing_ok=True)
 
     def load_checkpoint(self, cell: Cell) -> dict[str, Any] | None:
+        """The last epoch's state, or None; an unreadable file (a crash mid-save on a full disk) is discarded."""
         path = self.checkpoint_path(cell)
-        return torch.load(path, weights_only=True, map_location="cpu") if path.is_file() else None
+        if not path.is_file():
+            return None
+        try:
+            return torch.load(path, weights_only=True, map_location="cpu")
+        except (RuntimeError, EOFError, OSError, ValueError):
+            path.unlink(missing_ok=True)
+            return None
 
     def clear_checkpoint(self, cell: Cell) -> None:
         self.checkpoint_path(cell).unlink(missing_ok=True)
@@ -115,6 +125,9 @@ def _atomic_write(path: Path, data: bytes) -> None:
     """Write to a temp file in the same folder, fsync, then rename: readers see the old file or the new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600; results and boards are for everyone to read
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

@@ -108,6 +108,12 @@ class Cell:
                 f"{self.mode.value}__s{self.seed}__{self.config_hash}")
 
     @property
+    def size(self) -> int:
+        """The size a paper would name the row by: the stored size when it is fed as is or padded, the input size
+        when it is resized (MedMNIST v2's "224" rows are 28 px files upsampled)."""
+        return self.data_size if self.policy in (Policy.NATIVE, Policy.PAD) else self.input_size
+
+    @property
     def label(self) -> str:
         return f"{self.model} · {self.dataset} · {self.input_size}px · {self.mode.value} · seed {self.seed}"
 
@@ -236,14 +242,17 @@ def select(
     if modes:
         cells = [c for c in cells if c.mode.value in modes]
     if sizes:
-        cells = [c for c in cells if c.data_size in sizes or c.input_size in sizes]
+        cells = [c for c in cells if c.size in sizes]
     if seeds is not None:
         cells = [replace(c, seed=s) for c in {(replace(c, seed=0)): None for c in cells} for s in seeds]
     changes = {k: v for k, v in protocol_overrides.items() if v is not None}
-    for k in changes:
+    for k, v in changes.items():
         if k not in OVERRIDABLE:
             raise ValueError(f"cannot override {k!r}; overridable: {', '.join(OVERRIDABLE)}")
-    if changes:
-        cells = [replace(c, protocol=replace(c.protocol, **changes), overrides=tuple(sorted(changes.items())))
+        if v <= 0:
+            raise ValueError(f"{k} must be positive, got {v}")
+    if changes:  # training overrides do not touch `features` cells: they would only re-run them under a new key
+        cells = [c if c.mode is TransferMode.FEATURES else
+                 replace(c, protocol=replace(c.protocol, **changes), overrides=tuple(sorted(changes.items())))
                  for c in cells]
     return cells

@@ -168,12 +168,12 @@ def test_a_killed_run_resumes_without_duplicates_or_partial_files(tmp_path: Path
     cmd = [sys.executable, "-c", script, str(results), str(boards)]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 240
-    while not list(ckpt.glob("*.pt")) and time.monotonic() < deadline and proc.poll() is None:
+    while not list(ckpt.rglob("*.pt")) and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)
     time.sleep(0.3)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert list(ckpt.glob("*.pt")), "the scratch cell never wrote an epoch checkpoint"
+    assert list(ckpt.rglob("*.pt")), "the scratch cell never wrote an epoch checkpoint"
     first = list((results / "resume").glob("*.json"))
     assert len(first) == 1 and "features" in first[0].name  # the finished cell, and nothing else
     before = first[0].read_bytes()
@@ -186,7 +186,7 @@ def test_a_killed_run_resumes_without_duplicates_or_partial_files(tmp_path: Path
     scratch = Result.from_json(next(f for f in files if "scratch" in f.name).read_text())
     assert scratch.training["resumed_from_epoch"] >= 1 and scratch.training["epochs_run"] == 8
     assert [h["epoch"] for h in scratch.training["history"]] == list(range(1, 9))
-    assert not list(ckpt.glob("*.pt"))  # a finished cell's checkpoint is removed
+    assert not list(ckpt.rglob("*.pt"))  # a finished cell's checkpoint is removed
     assert (boards / "resume.md").is_file() and (boards / "resume.csv").is_file()
 
 
@@ -205,3 +205,50 @@ def test_results_are_valid_json_without_nan(store: ResultStore) -> None:
     for p in store.root.rglob("*.json"):
         data = json.loads(p.read_text())
         assert data["schema"] == 1 and np.isfinite(data["metrics"]["auc"])
+
+
+def test_resume_after_the_final_checkpoint_trains_no_further(tmp_path: Path) -> None:
+    """A process killed between its last checkpoint and writing the result must not train an extra epoch."""
+    cell = replace(next(c for c in SMOKE.cells() if c.mode is SC),
+                   protocol=replace(SHORT, epochs=6, time_budget_s=1e-3))  # stops after its first epoch
+    s = ResultStore(tmp_path / "r", tmp_path / "c")
+    saved: list[dict] = []
+    first = run_cell(cell, store=s)
+    assert first.training["epochs_run"] == 1 and first.training["stop_reason"].startswith("time budget")
+    import benchmarks.results as results_mod  # the last checkpoint, as if the process died before writing
+    s2 = ResultStore(tmp_path / "r2", tmp_path / "c2")
+    orig = results_mod.ResultStore.save_checkpoint
+
+    def keep(self: ResultStore, c: object, state: dict) -> None:
+        saved.append(state)
+        orig(self, c, state)  # type: ignore[arg-type]
+
+    results_mod.ResultStore.save_checkpoint = keep  # type: ignore[method-assign]
+    try:
+        run_cell(cell, store=s2)
+    finally:
+        results_mod.ResultStore.save_checkpoint = orig  # type: ignore[method-assign]
+    s2.save_checkpoint(cell, saved[-1])
+    resumed = run_cell(cell, store=s2)
+    assert resumed.training["epochs_run"] == first.training["epochs_run"]
+    assert resumed.training["resumed_from_epoch"] == first.training["epochs_run"]
+    assert resumed.metrics["auc"] == pytest.approx(first.metrics["auc"])
+
+
+def test_overrides_leave_features_cells_alone_and_sizes_follow_the_row_name() -> None:
+    quick = SUITES.get("quick")
+    cells = select(quick, epochs=3)
+    assert all(c.overrides == () for c in cells if c.mode is F)
+    assert all(c.protocol.epochs == 3 for c in cells if c.mode is not F)
+    assert {c.arch for c in select(quick, sizes=[28])} == {"resnet18_28"}
+    v2 = SUITES.get("medmnist-v2")
+    assert {c.arch for c in select(v2, sizes=[224])} == {"resnet18", "resnet50"}
+    with pytest.raises(ValueError, match="positive"):
+        select(quick, epochs=0)
+
+
+def test_run_on_a_missing_cuda_device_is_one_clear_error(monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert main(["run", "--suite", "quick", "--device", "cuda"]) == 2
+    assert "--device cpu" in capsys.readouterr().err
