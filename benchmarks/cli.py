@@ -213,6 +213,9 @@ def _cmd_run(args: argparse.Namespace) -> None:
         failed: list[str] = []
         for cell in todo:
             bars.update(cells_bar, description=f"[bold]{cell.label}")
+            if not args.force and store.done(cell):  # finished meanwhile by another `medzoo run` on this store
+                bars.advance(cells_bar)
+                continue
             try:
                 result = run_cell(cell, data_dir=args.data_dir, device=args.device, store=store, report=report)
             except MedzooError:
