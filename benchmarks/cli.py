@@ -208,7 +208,8 @@ def _cmd_run(args: argparse.Namespace) -> None:
         def report(kind: str, completed: int, total: int, text: str) -> None:
             if kind not in inner:
                 inner[kind] = bars.add_task(kind, total=total)
-            bars.update(inner[kind], completed=completed, total=total, description=f"  {text}")  # type: ignore[arg-type]
+            bars.update(inner[kind], completed=completed, total=total,  # type: ignore[arg-type]
+                        description=f"  {text}")
 
         failed: list[str] = []
         for cell in todo:
@@ -248,12 +249,13 @@ def _write_board(suite: str, store: object, out_dir: str) -> None:
     from benchmarks import leaderboard
     from benchmarks.results import write_bytes, write_text
 
-    files = leaderboard.generate(store, suite)  # type: ignore[arg-type]
+    board = leaderboard.board(store, suite)  # type: ignore[arg-type]
+    files = leaderboard.generate(store, suite, board)  # type: ignore[arg-type]
     for name, content in files.items():
         path = Path(out_dir) / name
         (write_bytes if isinstance(content, bytes) else write_text)(path, content)  # type: ignore[operator]
         err.print(f"wrote {path}", highlight=False)
-    out.print(leaderboard.rich_table(store, suite))  # type: ignore[arg-type]
+    out.print(leaderboard.rich_table(store, suite, board))  # type: ignore[arg-type]
 
 
 def _cmd_leaderboard(args: argparse.Namespace) -> None:

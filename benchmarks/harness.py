@@ -238,7 +238,8 @@ def train(
         else:
             bad += 1
         elapsed = time.perf_counter() - t0
-        report("epoch", epoch + 1, p.epochs, f"val AUC {val_auc:.3f}, val loss {val_loss:.3f} (best epoch {best_epoch})")
+        report("epoch", epoch + 1, p.epochs,
+               f"val AUC {val_auc:.3f}, val loss {val_loss:.3f} (best epoch {best_epoch})")
         if p.patience is not None and bad >= p.patience:
             stop_reason = f"early stop (no {p.monitor} improvement in {p.patience} epochs)"
         elif p.time_budget_s is not None and elapsed > p.time_budget_s and epoch + 1 < p.epochs:

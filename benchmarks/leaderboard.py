@@ -143,9 +143,9 @@ def _dataset_section(name: str, rows: pd.DataFrame, rep: pd.DataFrame, n_test: i
     return lines + [""]
 
 
-def markdown(store: ResultStore, suite: str) -> str:
+def markdown(store: ResultStore, suite: str, b: pd.DataFrame | None = None) -> str:
     spec = SUITES.get(suite)
-    b = board(store, suite)
+    b = board(store, suite) if b is None else b
     _, other = results_frame(store, suite)
     rep = reported()
     n_test: dict[str, int] = {}
@@ -193,8 +193,8 @@ def markdown(store: ResultStore, suite: str) -> str:
     return "\n".join(lines)
 
 
-def csv_text(store: ResultStore, suite: str) -> str:
-    b = board(store, suite)
+def csv_text(store: ResultStore, suite: str, b: pd.DataFrame | None = None) -> str:
+    b = board(store, suite) if b is None else b
     rep = reported()
     rep = rep[rep["dataset"].isin(set(b["dataset"]))]
     rep_rows = pd.DataFrame({"dataset": rep["dataset"], "model": rep["method"], "auc_mean": rep["test_auc"],
@@ -204,14 +204,14 @@ def csv_text(store: ResultStore, suite: str) -> str:
     return out.to_csv(index=False, float_format="%.4f", lineterminator="\n")
 
 
-def plot_png(store: ResultStore, suite: str) -> bytes:
+def plot_png(store: ResultStore, suite: str, b: pd.DataFrame | None = None) -> bytes:
     """Test AUC against parameter count, one panel per dataset, marker per mode."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    b = board(store, suite)
+    b = board(store, suite) if b is None else b
     names = sorted(set(b["dataset"])) or ["(no results)"]
     fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 4), squeeze=False)
     markers = {"features": "o", "linear_probe": "s", "finetune": "^", "scratch": "x"}
@@ -239,10 +239,11 @@ def plot_png(store: ResultStore, suite: str) -> bytes:
     return buf.getvalue()
 
 
-def generate(store: ResultStore, suite: str) -> dict[str, str | bytes]:
+def generate(store: ResultStore, suite: str, b: pd.DataFrame | None = None) -> dict[str, str | bytes]:
     """File name → content for the suite's board (the CLI writes them through the store's atomic writer)."""
-    return {f"{suite}.md": markdown(store, suite), f"{suite}.csv": csv_text(store, suite),
-            f"{suite}.png": plot_png(store, suite)}
+    b = board(store, suite) if b is None else b  # the paired bootstraps run once, not once per file
+    return {f"{suite}.md": markdown(store, suite, b), f"{suite}.csv": csv_text(store, suite, b),
+            f"{suite}.png": plot_png(store, suite, b)}
 
 
 def check(store: ResultStore, suite: str, out_dir: Path | str) -> list[str]:
@@ -259,9 +260,9 @@ def check(store: ResultStore, suite: str, out_dir: Path | str) -> list[str]:
     return diffs
 
 
-def rich_table(store: ResultStore, suite: str) -> Table:
+def rich_table(store: ResultStore, suite: str, b: pd.DataFrame | None = None) -> Table:
     """The board for a terminal: the columns a reader ranks by (the .md has the rest)."""
-    b = board(store, suite)
+    b = board(store, suite) if b is None else b
     multi_seed = bool((b["seeds"] > 1).any()) if not b.empty else False
     table = Table(title=f"{SUITES.get(suite).id} — test AUC; equal ranks: not significantly different")
     for col in ("dataset", "#", "model.weights", "mode", "px", "test AUC", "95% CI"):

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.metrics import roc_auc_score
 
 import zoo
 from benchmarks.datasets import DATASETS, Split, Task
+from benchmarks.metrics import evaluate
 from zoo import MedzooError
 
 
@@ -32,16 +32,6 @@ class ProbeResult:
     test_auc: float
     feature_dim: int
     seconds: float
-
-
-def auc(labels: np.ndarray, scores: np.ndarray, task: Task) -> float:
-    """MedMNIST's AUC: the positive-class score for binary tasks, else the unweighted mean of one-vs-rest AUCs."""
-    y = labels.ravel() if task is not Task.MULTILABEL else labels
-    if task is Task.BINARY:
-        return float(roc_auc_score(y, scores[:, 1]))
-    if task is Task.MULTILABEL:
-        return float(np.mean([roc_auc_score(y[:, i], scores[:, i]) for i in range(y.shape[1])]))
-    return float(np.mean([roc_auc_score(y == c, scores[:, c]) for c in range(scores.shape[1])]))
 
 
 def probe(
@@ -78,6 +68,6 @@ def probe(
     scores = {s: clf.predict_proba(feats[s]) for s in (Split.VAL, Split.TEST)}
     tag = weights.tag if pretrained and weights else "random"
     return ProbeResult(model=f"{spec.name}.{tag}", dataset=dataset, size=size, head=head, seed=seed,
-                       val_auc=auc(labels[Split.VAL], scores[Split.VAL], ds.task),
-                       test_auc=auc(labels[Split.TEST], scores[Split.TEST], ds.task),
+                       val_auc=evaluate(labels[Split.VAL], scores[Split.VAL], ds.task)["auc"],
+                       test_auc=evaluate(labels[Split.TEST], scores[Split.TEST], ds.task)["auc"],
                        feature_dim=feats[Split.TRAIN].shape[1], seconds=time.perf_counter() - t0)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import ArrayLike
+from sklearn.metrics import roc_auc_score
 
 from zoo import MedzooError
 
@@ -41,18 +42,11 @@ def _ratio(a: int, b: int) -> float:
 
 
 def pixel_auc(target: np.ndarray, score: np.ndarray) -> float:
-    """Area under the ROC curve of 1-D bool `target` against `score`, ties counted half (equal to scikit-learn's
-    `roc_auc_score`, about 2x faster on millions of pixels); NaN when only one class is present."""
-    order = np.argsort(score, kind="stable")[::-1]
-    s, y = score[order], target[order]
-    last = np.r_[np.flatnonzero(np.diff(s)), s.size - 1]  # last index of each run of equal scores
-    tps = np.cumsum(y, dtype=np.int64)[last]
-    fps = last + 1 - tps
-    pos, neg = int(tps[-1]), int(fps[-1])
-    if pos == 0 or neg == 0:
+    """Area under the ROC curve of 1-D bool `target` against `score` (scikit-learn's, ties counted half); NaN when
+    only one class is present, where scikit-learn would raise."""
+    if target.all() or not target.any():
         return float("nan")
-    tpr, fpr = np.r_[0, tps] / pos, np.r_[0, fps] / neg
-    return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
+    return float(roc_auc_score(target, score))
 
 
 def segmentation_metrics(prob: ArrayLike, target: ArrayLike, fov: ArrayLike | None = None,

@@ -69,7 +69,8 @@ def test_synthetic_signal_is_learned(store: ResultStore) -> None:
 def test_size_is_bumped_to_the_model_minimum_and_recorded() -> None:
     cell = next(c for c in SMOKE.cells() if c.arch == "alexnet")
     assert zoo.get_spec("alexnet").min_size > cell.input_size
-    res = Resolution(cell.data_size, cell.policy, cell.input_size, max(cell.input_size, zoo.get_spec("alexnet").min_size))
+    min_size = zoo.get_spec("alexnet").min_size
+    res = Resolution(cell.data_size, cell.policy, cell.input_size, max(cell.input_size, min_size))
     assert res.bumped and res.input_size == zoo.get_spec("alexnet").min_size
 
 

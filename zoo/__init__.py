@@ -17,8 +17,9 @@ from zoo.errors import (HashMismatchError, InputShapeError, MedzooError, Unknown
                         WeightsMismatchError, WeightsUnavailableError)
 
 __all__ = [
-    "HEADS", "SCRATCH_PREPROCESS", "HashMismatchError", "InputShapeError", "MedzooError", "ModelSpec", "Preprocess", "Registry", "Task",
-    "TransferMode", "UnknownNameError", "WeightsMismatchError", "WeightsSpec", "WeightsUnavailableError",
+    "HEADS", "SCRATCH_PREPROCESS", "HashMismatchError", "InputShapeError", "MedzooError", "ModelSpec", "Preprocess",
+    "Registry", "Task", "TransferMode", "UnknownNameError", "WeightsMismatchError", "WeightsSpec",
+    "WeightsUnavailableError",
     "create_model", "extract_features", "fetch", "fit_head", "get_spec", "list_models", "make_head", "param_groups",
     "prepare", "preprocess_images", "preprocess_of", "register_model", "resolve", "train_mode",
 ]
