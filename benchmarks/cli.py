@@ -249,7 +249,7 @@ def _write_board(suite: str, store: object, out_dir: str) -> None:
     from benchmarks import leaderboard
     from benchmarks.results import write_bytes, write_text
 
-    board = leaderboard.board(store, suite)  # type: ignore[arg-type]
+    board = leaderboard.suite_board(store, suite)  # type: ignore[arg-type]
     files = leaderboard.generate(store, suite, board)  # type: ignore[arg-type]
     for name, content in files.items():
         path = Path(out_dir) / name

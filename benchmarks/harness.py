@@ -79,16 +79,26 @@ def to_input(images: torch.Tensor, res: Resolution, mean: tuple[float, ...], std
     return ((x - m) / s).contiguous(memory_format=torch.channels_last)
 
 
-def augment(images: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Random horizontal/vertical flips and 90-degree rotations of a uint8 `(B, H, W[, C])` batch (one draw per
-    batch, from the cell's own generator, so a resumed cell draws the same)."""
-    flip_h, flip_v, rot = torch.randint(0, 2, (2,), generator=gen).tolist() + torch.randint(0, 4, (1,),
-                                                                                           generator=gen).tolist()
+def draw_flips(gen: torch.Generator) -> tuple[int, int, int]:
+    """One random (horizontal flip, vertical flip, 90-degree turns) draw from the cell's own generator, so a resumed
+    cell draws the same."""
+    h, v = torch.randint(0, 2, (2,), generator=gen).tolist()
+    return h, v, int(torch.randint(0, 4, (1,), generator=gen))
+
+
+def apply_flips(t: torch.Tensor, draw: tuple[int, int, int], dims: tuple[int, int] = (1, 2)) -> torch.Tensor:
+    """Apply a `draw_flips` draw to the (height, width) `dims` of `t` (image and mask get the same draw)."""
+    flip_h, flip_v, rot = draw
     if flip_h:
-        images = images.flip(2)
+        t = t.flip(dims[1])
     if flip_v:
-        images = images.flip(1)
-    return torch.rot90(images, rot, dims=(1, 2)) if rot else images
+        t = t.flip(dims[0])
+    return torch.rot90(t, rot, dims=dims) if rot else t
+
+
+def augment(images: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Random flips and 90-degree rotations of a uint8 `(B, H, W[, C])` batch (one draw per batch)."""
+    return apply_flips(images, draw_flips(gen))
 
 
 def _batches(n: int, size: int, order: torch.Tensor | None = None) -> Iterator[torch.Tensor]:
@@ -150,6 +160,37 @@ def _predict(net: nn.Module, data: _Split, transform: Callable[[torch.Tensor], t
 
 
 @dataclass
+class Loop:
+    """What the training loop needs from a task: one epoch's `(inputs, targets)` batches on the device (drawn with
+    the cell's generator), the loss, and a validation pass returning `val_loss` and the monitored metric."""
+
+    batches: Callable[[torch.Generator], Iterator[tuple[torch.Tensor, torch.Tensor]]]
+    n_batches: int
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    validate: Callable[[nn.Module, int], dict[str, float]]  # (net, epoch) -> metrics
+
+
+def classification_loop(train_data: _Split, val_data: _Split, transform: Callable[[torch.Tensor], torch.Tensor],
+                        task: Task, p: Protocol, device: torch.device, images: bool = True) -> Loop:
+    """Shuffled batches of a split (augmented when the protocol says so); validation AUC and loss."""
+    y_train, loss_fn = _targets(train_data.y, task), _loss_fn(task)
+
+    def batches(gen: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        order = torch.randperm(len(train_data.x), generator=gen)
+        for idx in _batches(len(order), p.batch_size, order):
+            xb = train_data.take(idx)
+            if p.augment and images:
+                xb = augment(xb, gen)
+            yield transform(xb).to(device), y_train[idx].to(device)
+
+    def validate(net: nn.Module, epoch: int) -> dict[str, float]:
+        scores, val_loss = _predict(net, val_data, transform, task, p.batch_size, device)
+        return {"val_loss": val_loss, "val_auc": metrics.evaluate(val_data.y, scores, task)["auc"]}
+
+    return Loop(batches, -(-len(train_data.x) // p.batch_size), lambda z, y: loss_fn(z.float(), y), validate)
+
+
+@dataclass
 class TrainOutcome:
     net: nn.Module  # with the best epoch's weights
     epochs_run: int
@@ -162,9 +203,7 @@ class TrainOutcome:
 def train(
     net: nn.Module,
     mode: TransferMode,
-    splits: dict[Split, _Split],
-    transform: Callable[[torch.Tensor], torch.Tensor],
-    task: Task,
+    loop: Loop,
     protocol: Protocol,
     seed: int,
     device: torch.device,
@@ -172,10 +211,11 @@ def train(
     report: Report = _quiet,
     images: bool = True,
 ) -> TrainOutcome:
-    """Train `net` (a timm-contract model, or a bare head on cached features when `images` is False).
+    """Train `net` (a timm-contract model, or a bare head on cached features when `images` is False) on `loop`.
 
-    Best-on-validation selection by `protocol.monitor`; optional early stopping; a checkpoint (model, optimiser,
-    scheduler, RNG state, best weights, history) after every epoch, restored first when one exists.
+    Best-on-validation selection by `protocol.monitor` (`val_loss` is minimised, the rest maximised); optional early
+    stopping and time budget; a checkpoint (model, optimiser, scheduler, RNG state, best weights, history) after
+    every epoch, restored first when one exists.
     """
     p = protocol
     net.to(device)
@@ -183,8 +223,7 @@ def train(
                      [{"params": [q for q in net.parameters() if q.requires_grad], "lr": p.lr}], p)
     sched = _scheduler(opt, p)
     gen = torch.Generator().manual_seed(seed)
-    loss_fn = _loss_fn(task)
-    sign = 1.0 if p.monitor == "val_auc" else -1.0
+    sign = -1.0 if p.monitor == "val_loss" else 1.0
     best_score, best_epoch, bad, history = -float("inf"), 0, 0, []
     best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
     start, elapsed_before = 0, 0.0
@@ -200,8 +239,6 @@ def train(
         start, elapsed_before = saved["epoch"], saved["elapsed"]
         if saved.get("cuda_rng") is not None and device.type == "cuda":
             torch.cuda.set_rng_state_all(saved["cuda_rng"])
-    train_data, val_data = splits[Split.TRAIN], splits[Split.VAL]
-    y_train = _targets(train_data.y, task)
     t0 = time.perf_counter() - elapsed_before
     stop_reason = saved.get("stop_reason", "epochs") if saved else "epochs"
     for epoch in range(start, p.epochs if stop_reason == "epochs" else start):
@@ -209,29 +246,22 @@ def train(
             net.train()
         else:
             zoo.train_mode(net, mode)
-        order = torch.randperm(len(train_data.x), generator=gen)
-        n_batches, total_loss = -(-len(order) // p.batch_size), 0.0
-        for b, idx in enumerate(_batches(len(order), p.batch_size, order)):
-            xb = train_data.take(idx)
-            if p.augment and images:
-                xb = augment(xb, gen)
-            logits = net(transform(xb).to(device))
-            loss = loss_fn(logits.float(), y_train[idx].to(device))
+        total_loss, seen = 0.0, 0
+        for b, (xb, yb) in enumerate(loop.batches(gen)):
+            loss = loop.loss_fn(net(xb), yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             batch_loss = loss.item()
-            total_loss += batch_loss * len(idx)
-            report("batch", b + 1, n_batches, f"epoch {epoch + 1}: loss {batch_loss:.3f}")
+            total_loss, seen = total_loss + batch_loss * len(xb), seen + len(xb)
+            report("batch", b + 1, loop.n_batches, f"epoch {epoch + 1}: loss {batch_loss:.3f}")
         sched.step()
-        scores, val_loss = _predict(net, val_data, transform, task, p.batch_size, device)
-        val_auc = metrics.evaluate(val_data.y, scores, task)["auc"]
-        if not np.isfinite(val_auc) or not np.isfinite(val_loss):
-            raise MedzooError(f"validation AUC/loss is {val_auc}/{val_loss} at epoch {epoch + 1}: a class is missing "
-                              f"from the validation split or training diverged; fix the split or lower the lr")
-        history.append({"epoch": epoch + 1, "train_loss": total_loss / len(order), "val_loss": val_loss,
-                        "val_auc": val_auc})
-        score = sign * (val_auc if p.monitor == "val_auc" else val_loss)
+        val = loop.validate(net, epoch + 1)
+        if not all(np.isfinite(v) for v in val.values()):
+            raise MedzooError(f"validation gave {val} at epoch {epoch + 1}: a class is missing from the validation "
+                              f"split or training diverged; fix the split or lower the lr")
+        history.append({"epoch": epoch + 1, "train_loss": total_loss / max(seen, 1), **val})
+        score = sign * val[p.monitor]
         if score > best_score:
             best_score, best_epoch, bad = score, epoch + 1, 0
             best_state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
@@ -239,7 +269,7 @@ def train(
             bad += 1
         elapsed = time.perf_counter() - t0
         report("epoch", epoch + 1, p.epochs,
-               f"val AUC {val_auc:.3f}, val loss {val_loss:.3f} (best epoch {best_epoch})")
+               ", ".join(f"{k.replace('_', ' ')} {v:.3f}" for k, v in val.items()) + f" (best epoch {best_epoch})")
         if p.patience is not None and bad >= p.patience:
             stop_reason = f"early stop (no {p.monitor} improvement in {p.patience} epochs)"
         elif p.time_budget_s is not None and elapsed > p.time_budget_s and epoch + 1 < p.epochs:
@@ -346,7 +376,9 @@ def run_cell(
     t0 = time.perf_counter()
     ds = DATASETS.get(cell.dataset)
     if ds.task is Task.SEGMENTATION:
-        raise MedzooError(f"{cell.dataset} is a segmentation dataset; classification cells need a classifier")
+        from benchmarks.segment import run_segmentation_cell  # it builds on this module
+
+        return run_segmentation_cell(cell, data_dir, device, store, report)
     spec = zoo.get_spec(cell.arch)
     res = Resolution(cell.data_size, cell.policy, cell.input_size, max(cell.input_size, spec.min_size))
     seed_everything(cell.seed)
@@ -397,7 +429,8 @@ def run_cell(
             mu, sd = feats[Split.TRAIN].mean(0), feats[Split.TRAIN].std(0)
             sd = torch.where(sd < 1e-6, torch.ones_like(sd), sd)  # a constant feature is centred, not blown up
             z = {s: _Split((feats[s] - mu) / sd, y[s]) for s in Split}
-            out = train(head, cell.mode, z, lambda f: f, ds.task, p, cell.seed, dev, store_ckpt, report, images=False)
+            loop = classification_loop(z[Split.TRAIN], z[Split.VAL], lambda f: f, ds.task, p, dev, images=False)
+            out = train(head, cell.mode, loop, p, cell.seed, dev, store_ckpt, report, images=False)
             scores = {s: _predict(out.net, z[s], lambda f: f, ds.task, p.batch_size, dev)[0]
                       for s in (Split.VAL, Split.TEST)}
             with torch.no_grad():
@@ -410,7 +443,8 @@ def run_cell(
             _fresh_head(net)
         if dev.type == "cpu":
             net = net.to(memory_format=torch.channels_last)
-        out = train(net, cell.mode, data, transform, ds.task, p, cell.seed, dev, store_ckpt, report)
+        loop = classification_loop(data[Split.TRAIN], data[Split.VAL], transform, ds.task, p, dev)
+        out = train(net, cell.mode, loop, p, cell.seed, dev, store_ckpt, report)
         scores = {s: _predict(out.net, data[s], transform, ds.task, p.batch_size, dev)[0]
                   for s in (Split.VAL, Split.TEST)}
         training = _training(out)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import io
 import json
+import sys
+from types import ModuleType
 from importlib import resources
 from pathlib import Path
 
@@ -18,7 +20,7 @@ import numpy as np
 import pandas as pd
 from rich.table import Table
 
-from benchmarks import metrics
+from benchmarks import metrics, seg_leaderboard
 from benchmarks.datasets import DATASETS
 from benchmarks.results import Result, ResultStore
 from benchmarks.suites import SUITES
@@ -239,11 +241,23 @@ def plot_png(store: ResultStore, suite: str, b: pd.DataFrame | None = None) -> b
     return buf.getvalue()
 
 
+def _kind(suite: str) -> ModuleType:
+    """The module that builds `suite`'s board: this one, or `seg_leaderboard` for segmentation suites."""
+    return seg_leaderboard if seg_leaderboard.is_segmentation(suite) else sys.modules[__name__]
+
+
+def suite_board(store: ResultStore, suite: str) -> pd.DataFrame:
+    """The board of any suite (classification or segmentation)."""
+    return _kind(suite).board(store, suite)
+
+
 def generate(store: ResultStore, suite: str, b: pd.DataFrame | None = None) -> dict[str, str | bytes]:
-    """File name → content for the suite's board (the CLI writes them through the store's atomic writer)."""
-    b = board(store, suite) if b is None else b  # the paired bootstraps run once, not once per file
-    return {f"{suite}.md": markdown(store, suite, b), f"{suite}.csv": csv_text(store, suite, b),
-            f"{suite}.png": plot_png(store, suite, b)}
+    """File name → content for the suite's board (the CLI writes them through the store's atomic writer);
+    segmentation suites get `seg_leaderboard`'s board."""
+    kind = _kind(suite)
+    b = kind.board(store, suite) if b is None else b  # the paired bootstraps run once, not once per file
+    return {f"{suite}.md": kind.markdown(store, suite, b), f"{suite}.csv": kind.csv_text(store, suite, b),
+            f"{suite}.png": kind.plot_png(store, suite, b)}
 
 
 def check(store: ResultStore, suite: str, out_dir: Path | str) -> list[str]:
@@ -262,6 +276,8 @@ def check(store: ResultStore, suite: str, out_dir: Path | str) -> list[str]:
 
 def rich_table(store: ResultStore, suite: str, b: pd.DataFrame | None = None) -> Table:
     """The board for a terminal: the columns a reader ranks by (the .md has the rest)."""
+    if seg_leaderboard.is_segmentation(suite):
+        return seg_leaderboard.rich_table(store, suite, b)
     b = board(store, suite) if b is None else b
     multi_seed = bool((b["seeds"] > 1).any()) if not b.empty else False
     table = Table(title=f"{SUITES.get(suite).id} — test AUC; equal ranks: not significantly different")

@@ -44,6 +44,7 @@ class Result:
     n: dict[str, int] = field(default_factory=dict)
     test_scores: list[list[float]] = field(default_factory=list)  # for paired bootstraps between rows
     test_labels: list[list[int]] = field(default_factory=list)
+    per_image: list[dict[str, Any]] = field(default_factory=list)  # segmentation: metrics of each test image
     training: dict[str, Any] = field(default_factory=dict)  # epochs run, best epoch, stop reason, history
     data: dict[str, Any] = field(default_factory=dict)  # fingerprint, license, citation, resolution policy
     model: dict[str, Any] = field(default_factory=dict)  # arch, tag, source, params, preprocessing
@@ -116,6 +117,10 @@ class ResultStore:
         except (RuntimeError, EOFError, OSError, ValueError):
             path.unlink(missing_ok=True)
             return None
+
+    def model_path(self, cell: Cell) -> Path:
+        """Where a trained segmentation model is kept (safetensors; read by `medzoo predict`)."""
+        return self.ckpt_root / "models" / f"{cell.key}.safetensors"
 
     def clear_checkpoint(self, cell: Cell) -> None:
         self.checkpoint_path(cell).unlink(missing_ok=True)

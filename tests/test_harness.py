@@ -120,7 +120,7 @@ def test_every_suite_cell_names_a_registered_model_weights_and_dataset(suite: st
         spec, weights = zoo.resolve(cell.model if cell.pretrained else cell.arch)
         assert cell.pretrained == (cell.mode is not SC) or not cell.pretrained
         assert not cell.pretrained or weights is not None
-        assert DATASETS.get(cell.dataset).task.value != "segmentation"
+        assert (DATASETS.get(cell.dataset).task.value == "segmentation") == (spec.task.value == "segmentation")
 
 
 def test_leaderboard_is_generated_and_checked(store: ResultStore, tmp_path: Path) -> None:

@@ -8,6 +8,7 @@
 
 from zoo._factory import (SCRATCH_PREPROCESS, create_model, get_spec, list_models, preprocess_of, register_model,
                           resolve)
+from zoo._inference import image_to_tensor, load_trained, save_trained, sliding_window
 from zoo._registry import Registry
 from zoo._specs import ModelSpec, Preprocess, Task, WeightsSpec
 from zoo._transfer import (HEADS, TransferMode, extract_features, fit_head, make_head, param_groups,
@@ -20,6 +21,7 @@ __all__ = [
     "HEADS", "SCRATCH_PREPROCESS", "HashMismatchError", "InputShapeError", "MedzooError", "ModelSpec", "Preprocess",
     "Registry", "Task", "TransferMode", "UnknownNameError", "WeightsMismatchError", "WeightsSpec",
     "WeightsUnavailableError",
-    "create_model", "extract_features", "fetch", "fit_head", "get_spec", "list_models", "make_head", "param_groups",
-    "prepare", "preprocess_images", "preprocess_of", "register_model", "resolve", "train_mode",
+    "create_model", "extract_features", "fetch", "fit_head", "get_spec", "image_to_tensor", "list_models",
+    "load_trained", "make_head", "param_groups", "prepare", "preprocess_images", "preprocess_of", "register_model",
+    "resolve", "save_trained", "sliding_window", "train_mode",
 ]

@@ -1,0 +1,230 @@
+"""The segmentation board: results store → pandas → `<suite>.md`, `.csv`, `.png` (a pure function of the store,
+like the classification board; `benchmarks.leaderboard` hands segmentation suites to this module).
+
+Rows are configurations, seeds aggregated as mean ± std, ordered by the dataset's headline metric (vessels: F1
+inside the FOV; membranes: Dice). Beside them: the human baseline (second observer against the first, computed by
+the harness with the same code, stored with each result) and published numbers marked "reported (paper)".
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from importlib import resources
+
+import numpy as np
+import pandas as pd
+from rich.table import Table
+
+from benchmarks.datasets import DATASETS
+from benchmarks.results import Result, ResultStore
+from benchmarks.suites import SUITES
+
+# metric columns per dataset (key in Result.metrics, header, higher is better): data, not branches
+_VESSELS = [("auc", "AUC", True), ("acc", "Acc", True), ("sensitivity", "Se", True), ("specificity", "Sp", True),
+            ("f1", "F1 (Dice)", True), ("iou", "IoU", True), ("whole_auc", "AUC (whole image)", True),
+            ("whole_f1", "F1 (whole image)", True)]
+_MEMBRANES = [("dice", "membrane Dice", True), ("iou", "membrane IoU", True), ("pixel_error", "pixel error", False),
+              ("rand_error", "adapted Rand error", False), ("auc", "AUC", True)]
+METRIC_COLUMNS = {"chase_db1": _VESSELS, "drive": _VESSELS, "isbi2012": _MEMBRANES}
+HEADLINE = {"chase_db1": "f1", "drive": "f1", "isbi2012": "dice"}  # rows are ordered by it (higher first)
+SCOPE = {"chase_db1": "pooled over the 8 test images' pixels inside the derived FOV (whole image: every pixel)",
+         "drive": "pooled over the test images' pixels inside the official FOV masks (whole image: every pixel)",
+         "isbi2012": "over the 5 held-out slices 25–29 (membrane = positive class; Rand error per slice, averaged)"}
+REPORTED_COLUMNS = {"auc": "auc", "acc": "acc", "sensitivity": "sensitivity", "f1": "f1", "pixel_error": "pixel_error",
+                    "rand_error": "rand_error"}
+BASE = ["dataset", "model", "weights", "mode", "patch", "budget", "epochs_run", "stop", "seeds", "params_m", "source"]
+
+
+def is_segmentation(suite: str) -> bool:
+    from benchmarks.datasets import Task
+
+    spec = SUITES.get(suite)
+    return bool(spec.grids) and DATASETS.get(spec.grids[0].datasets[0]).task is Task.SEGMENTATION
+
+
+def _budget(cell: dict[str, object]) -> str:
+    p = cell["protocol"]
+    assert isinstance(p, dict)
+    budget = f"{p['epochs']} ep x {p['patches_per_epoch']} patches"
+    if p.get("time_budget_s"):
+        budget += f", ≤ {p['time_budget_s'] / 60:.0f} min"
+    return budget + "".join(f"; {k}={v} (override)" for k, v in cell.get("overrides") or [])  # type: ignore[union-attr]
+
+
+def _ok_results(store: ResultStore, suite: str) -> tuple[list[Result], list[Result]]:
+    version = f"{suite}@{SUITES.get(suite).version}"
+    ok, other = [], []
+    for r in store.results(suite):
+        if r.suite == version:
+            (ok if r.status == "ok" else other).append(r)
+    return ok, other
+
+
+def board(store: ResultStore, suite: str) -> pd.DataFrame:
+    """One row per (dataset, configuration): metrics as `<metric>_mean` / `<metric>_std` over seeds."""
+    ok, _ = _ok_results(store, suite)
+    if not ok:
+        return pd.DataFrame(columns=BASE)
+    rows = []
+    for r in ok:
+        cfg = json.dumps({k: v for k, v in r.cell.items() if k != "seed"}, sort_keys=True)
+        rows.append({"dataset": r.cell["dataset"], "config": cfg, "model": r.cell["model"].partition(".")[0],
+                     "weights": r.cell["model"].partition(".")[2], "mode": r.cell["mode"],
+                     "patch": r.cell["input_size"], "budget": _budget(r.cell), "epochs_run": r.training["epochs_run"],
+                     "stop": r.training["stop_reason"], "params_m": r.model["num_params"] / 1e6,
+                     **{k: r.metrics.get(k, np.nan) for k, _, _ in METRIC_COLUMNS[r.cell["dataset"]]}})
+    df = pd.DataFrame(rows)
+    keys = ["dataset", "config", "model", "weights", "mode", "patch", "budget"]
+    parts = []
+    for name, group in df.groupby("dataset", sort=True):
+        cols = [k for k, _, _ in METRIC_COLUMNS[str(name)]]
+        agg = group.groupby(keys, sort=False).agg(
+            seeds=("model", "size"), epochs_run=("epochs_run", "mean"), stop=("stop", "first"),
+            params_m=("params_m", "first"), **{f"{c}_mean": (c, "mean") for c in cols},
+            **{f"{c}_std": (c, "std") for c in cols}).reset_index()
+        parts.append(agg.sort_values([f"{HEADLINE[str(name)]}_mean", "model"], ascending=[False, True]))
+    out = pd.concat(parts, ignore_index=True).drop(columns="config")
+    out["source"] = "medzoo (this run)"
+    return out
+
+
+def reported() -> pd.DataFrame:
+    text = resources.files("benchmarks").joinpath("reference/segmentation.csv").read_text()
+    return pd.read_csv(io.StringIO(text))
+
+
+def humans(store: ResultStore, suite: str) -> dict[str, dict[str, float]]:
+    """The second observer's scores per dataset, as stored with the results (identical in every result of a
+    dataset: it depends only on the test images)."""
+    ok, _ = _ok_results(store, suite)
+    return {r.cell["dataset"]: r.data["second_observer"] for r in ok if r.data.get("second_observer")}
+
+
+def _fmt(mean: float, std: float | None = None, digits: int = 4) -> str:
+    if mean is None or (isinstance(mean, float) and np.isnan(mean)):
+        return "–"
+    text = f"{mean:.{digits}f}"
+    return text + (f" ± {std:.{digits}f}" if std is not None and not np.isnan(std) else "")
+
+
+def _section(name: str, rows: pd.DataFrame, human: dict[str, float] | None, rep: pd.DataFrame) -> list[str]:
+    ds, cols = DATASETS.get(name), METRIC_COLUMNS[name]
+    lines = [f"## {name}", "", f"{ds.description}. Metrics {SCOPE[name]}; threshold 0.5.", "",
+             "![image, ground truth, prediction](figures/segmentation_" + name + ".png)", "",
+             "| model | weights | mode | patch | budget | epochs run (stop) | seeds | "
+             + " | ".join(h + (" ↓" if not up else "") for _, h, up in cols) + " | params |",
+             "|---|---|---|---:|---|---|---:|" + "---:|" * len(cols) + "---:|"]
+    for r in rows.to_dict("records"):
+        weights = "random init (from scratch)" if r["weights"] == "random" else r["weights"]
+        multi = r["seeds"] > 1
+        metric_cells = " | ".join(_fmt(r[f"{c}_mean"], r[f"{c}_std"] if multi else None) for c, _, _ in cols)
+        lines.append(f"| {r['model']} | {weights} | {r['mode']} | {r['patch']} | {r['budget']} | "
+                     f"{r['epochs_run']:.0f} ({r['stop']}) | {r['seeds']} | {metric_cells} | {r['params_m']:.1f}M |")
+    if human:
+        lines += ["", "Human baseline — the second observer scored against the first on the same test images, by the "
+                      "same code (medzoo):", "",
+                  "| rater | " + " | ".join(h for c, h, _ in cols if c in human) + " |",
+                  "|---|" + "---:|" * sum(c in human for c, _, _ in cols),
+                  "| second observer | " + " | ".join(_fmt(human[c]) for c, _, _ in cols if c in human) + " |"]
+    if not rep.empty:
+        shown = [c for c in REPORTED_COLUMNS if rep[c].notna().any()]
+        lines += ["", "Reported (paper), not re-run — other splits, FOVs and protocols, so context only:", "",
+                  "| source | method | test set | " + " | ".join(shown) + " |", "|---|---|---|" + "---:|" * len(shown)]
+        for r in rep.to_dict("records"):
+            lines.append(f"| reported (paper): {r['source']} | {r['method']} | {r['test_set']} | "
+                         + " | ".join(_fmt(r[c]) for c in shown) + " |")
+        if rep["warping_error"].notna().any():
+            lines += ["", "U-Net's challenge warping error: "
+                      + ", ".join(f"{v:g}" for v in rep["warping_error"].dropna()) + " (not computed by medzoo)."]
+    return lines + [""]
+
+
+def markdown(store: ResultStore, suite: str, b: pd.DataFrame | None = None) -> str:
+    from benchmarks.leaderboard import NOTICE  # shared wording
+
+    spec = SUITES.get(suite)
+    b = board(store, suite) if b is None else b
+    _, other = _ok_results(store, suite)
+    rep, hum = reported(), humans(store, suite)
+    lines = [f"# Leaderboard: {spec.id}", "",
+             f"<!-- generated by `medzoo leaderboard --suite {suite}` from leaderboards/results/{suite}/ — do not "
+             f"edit by hand -->", "", NOTICE, "", spec.description, "",
+             "Test images are never used for training or model selection (CHASE_DB1 is split by child, ISBI-2012 "
+             "by contiguous slice blocks; see `benchmarks/datasets/segmentation.py`). Mean ± std over seeds "
+             "where a row has more than one. *budget* is the protocol's cap: training stops at the first epoch "
+             "end past the time budget, at early stopping, or at the last epoch — *epochs run (stop)* says which. "
+             "Figures: one test image | ground truth | prediction of the first row, made with `medzoo predict`.", ""]
+    datasets = sorted(set(b["dataset"]) | {r.cell["dataset"] for r in other})
+    for name in datasets:
+        lines += _section(name, b[b["dataset"] == name], hum.get(name), rep[rep["dataset"] == name])
+    if other:
+        lines += ["## Cells without a result", "", "| cell | status | reason |", "|---|---|---|"]
+        lines += [f"| {r.key} | {r.status} | {(r.reason.splitlines() or ['-'])[0][:200].replace('|', '/')} |"
+                  for r in sorted(other, key=lambda r: r.key)]
+        lines.append("")
+    lines += ["## Datasets: licenses and citations", ""]
+    lines += [f"- **{n}** — license {DATASETS.get(n).license}; cite: {DATASETS.get(n).citation}" for n in datasets]
+    lines += ["", "Cite medzoo with CITATION.cff and the papers of the models you use (`medzoo info NAME`).", ""]
+    return "\n".join(lines)
+
+
+def csv_text(store: ResultStore, suite: str, b: pd.DataFrame | None = None) -> str:
+    b = board(store, suite) if b is None else b
+    rep = reported()
+    rep = rep[rep["dataset"].isin(set(b["dataset"]))]
+    hum = humans(store, suite)
+    extra = [{"dataset": r["dataset"], "model": r["method"], "source": f"reported (paper): {r['source']}",
+              **{f"{c}_mean": r[c] for c in REPORTED_COLUMNS}} for r in rep.to_dict("records")]
+    extra += [{"dataset": d, "model": "second observer (human)", "source": "medzoo (same code)",
+               **{f"{k}_mean": v for k, v in h.items()}} for d, h in sorted(hum.items())]
+    out = pd.concat([b, pd.DataFrame(extra)], ignore_index=True) if extra else b
+    metric_cols = sorted({c for c in out.columns if c.endswith(("_mean", "_std"))})
+    out = out[[c for c in BASE if c in out.columns] + metric_cols]
+    return out.to_csv(index=False, float_format="%.4f", lineterminator="\n")
+
+
+def plot_png(store: ResultStore, suite: str, b: pd.DataFrame | None = None) -> bytes:
+    """Headline metric per row and dataset, with the human baseline and reported rows as lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    b = board(store, suite) if b is None else b
+    names = sorted(set(b["dataset"])) or ["(no results)"]
+    rep, hum = reported(), humans(store, suite)
+    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.5), squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        rows = b[b["dataset"] == name]
+        metric = HEADLINE.get(name, "f1")
+        labels = [f"{r['model']}.{r['weights']}" for r in rows.to_dict("records")]
+        ax.barh(labels, rows[f"{metric}_mean"] if len(rows) else [], xerr=rows[f"{metric}_std"].fillna(0)
+                if len(rows) else None, color="tab:blue", alpha=0.8)
+        if name in hum:
+            ax.axvline(hum[name][metric], color="tab:green", ls="--", label="second observer")
+        for r in rep[rep["dataset"] == name].to_dict("records"):
+            if not np.isnan(r["f1"]):
+                ax.axvline(r["f1"], color="tab:gray", ls=":", label=f"reported: {r['method'][:30]}")
+        ax.set(title=name, xlabel=f"test {metric} (threshold 0.5)", xlim=(0, 1))
+        ax.grid(alpha=0.3, axis="x")
+        ax.legend(fontsize=6, loc="lower right")
+    fig.suptitle(f"{SUITES.get(suite).id} — research use only, not a medical device", fontsize=9)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, metadata={"Software": None})
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def rich_table(store: ResultStore, suite: str, b: pd.DataFrame | None = None) -> Table:
+    b = board(store, suite) if b is None else b
+    table = Table(title=f"{SUITES.get(suite).id} — test metrics (threshold 0.5)")
+    for col in ("dataset", "model.weights", "epochs", "AUC", "F1/Dice", "pixel err", "Rand err"):
+        table.add_column(col, justify="left" if col in ("dataset", "model.weights") else "right")
+    for r in b.to_dict("records"):
+        f1 = r.get("f1_mean", np.nan)
+        table.add_row(r["dataset"], f"{r['model']}.{r['weights']}", f"{r['epochs_run']:.0f}", _fmt(r["auc_mean"], None, 3),
+                      _fmt(r.get("dice_mean", f1) if np.isnan(f1) else f1, None, 3),
+                      _fmt(r.get("pixel_error_mean", np.nan), None, 3), _fmt(r.get("rand_error_mean", np.nan), None, 3))
+    return table
