@@ -4,9 +4,11 @@ traceback) and exit with status 2."""
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 from collections.abc import Callable, Sequence
 
+import numpy as np
 from rich.console import Console
 from rich.table import Table
 
@@ -172,6 +174,90 @@ def _cmd_probe(args: argparse.Namespace) -> None:
     out.print(table)
 
 
+def _read_image(path: str, channels: int) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            return np.array(img.convert("L" if channels == 1 else "RGB"))
+    except (OSError, UnidentifiedImageError) as e:
+        raise MedzooError(f"cannot read {path} as an image ({e})") from None
+
+
+def _panel(image: np.ndarray, truth: np.ndarray, mask: np.ndarray, title: str) -> bytes:
+    """image | ground truth | prediction, as a PNG."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(12, 4.3))
+    for ax, (what, a) in zip(axes, (("image", image), ("ground truth", truth), ("prediction (p ≥ threshold)", mask)),
+                             strict=True):
+        ax.imshow(a, cmap="gray" if a.ndim == 2 else None, vmin=0, vmax=255 if a.dtype == np.uint8 else 1,
+                  interpolation="nearest")
+        ax.set_title(what, fontsize=9)
+        ax.axis("off")
+    fig.suptitle(title + " — research use only, not a medical device", fontsize=9)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _cmd_predict(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from PIL import Image
+    from rich.progress import Progress
+
+    from benchmarks.results import write_bytes
+
+    if args.truth and len(args.truth) != len(args.images):
+        raise MedzooError(f"--truth gives {len(args.truth)} masks for {len(args.images)} images: one per image, in order")
+    net, meta = zoo.load_trained(args.checkpoint)
+    net = net.to(args.device)
+    threshold = meta["threshold"] if args.threshold is None else args.threshold
+    out_dir = Path(args.out)
+    table = Table(title=f"{meta['arch']} trained on {meta.get('trained_on', '?')} — positive class: "
+                        f"{meta.get('positive_class', '1')}")
+    for col in ("image", "size", "positive px", "Dice vs truth", "written"):
+        table.add_column(col)
+    with Progress(console=err) as bar:
+        task = bar.add_task("sliding window", total=len(args.images))
+        for i, path in enumerate(args.images):
+            image = _read_image(path, int(meta["in_chans"]))
+            x = zoo.image_to_tensor(image, tuple(meta["mean"]), tuple(meta["std"]))
+            prob = zoo.sliding_window(net, x, int(meta["patch_size"]), float(meta["overlap"]),
+                                      device=args.device).numpy()
+            mask = prob >= threshold
+            stem = Path(path).stem
+            files = {f"{stem}_prob.png": (prob * 255).round().astype(np.uint8), f"{stem}_mask.png": mask * np.uint8(255)}
+            dice, written = "–", list(files)
+            for name, a in files.items():
+                buf = io.BytesIO()
+                Image.fromarray(a).save(buf, format="PNG")
+                write_bytes(out_dir / name, buf.getvalue())
+            if args.truth:
+                truth = _read_image(args.truth[i], 1) > 127
+                truth = ~truth if args.invert_truth else truth
+                if truth.shape != mask.shape:
+                    raise MedzooError(f"{args.truth[i]} is {truth.shape[1]}x{truth.shape[0]} but {path} is "
+                                      f"{mask.shape[1]}x{mask.shape[0]}")
+                denom = int(truth.sum()) + int(mask.sum())
+                dice = f"{2 * int((truth & mask).sum()) / denom:.3f}" if denom else "–"
+                write_bytes(out_dir / f"{stem}_panel.png", _panel(image, truth, mask, f"{stem}: {meta['arch']} "
+                                                                   f"({meta.get('trained_on', '?')}), Dice {dice}"))
+                written.append(f"{stem}_panel.png")
+            table.add_row(path, f"{mask.shape[1]}x{mask.shape[0]}", f"{mask.mean():.1%}", dice,
+                          ", ".join(str(out_dir / n) for n in written))
+            bar.advance(task)
+    out.print(table)
+
+
 def _cmd_run(args: argparse.Namespace) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -321,6 +407,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--results-dir", default="leaderboards/results", help="results store (default %(default)s)")
     run.add_argument("--out-dir", default="leaderboards", help="where boards are written (default %(default)s)")
     run.set_defaults(func=_cmd_run)
+    pd_ = sub.add_parser("predict", help="segment images with a trained model: probability maps and masks as PNG")
+    pd_.add_argument("checkpoint", help="a .safetensors model written by `medzoo run` (result: model.checkpoint)")
+    pd_.add_argument("images", nargs="+", help="image files (PNG, JPEG, TIFF, GIF)")
+    pd_.add_argument("--out", required=True, help="folder for <image>_prob.png and <image>_mask.png")
+    pd_.add_argument("--truth", nargs="+", help="ground-truth masks, one per image: adds Dice and <image>_panel.png")
+    pd_.add_argument("--invert-truth", action="store_true", help="dark pixels of --truth are positive (ISBI labels)")
+    pd_.add_argument("--threshold", type=float, help="probability threshold (default: the model's, 0.5)")
+    pd_.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    pd_.set_defaults(func=_cmd_predict)
     lb = sub.add_parser("leaderboard", help="generate boards from the results store, or --check the committed ones")
     lb.add_argument("--suite", help="one suite (default: every suite with results)")
     lb.add_argument("--check", action="store_true", help="exit non-zero if the committed .md/.csv differ")

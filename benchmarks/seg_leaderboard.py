@@ -208,7 +208,8 @@ def plot_png(store: ResultStore, suite: str, b: pd.DataFrame | None = None) -> b
                 ax.axvline(r["f1"], color="tab:gray", ls=":", label=f"reported: {r['method'][:30]}")
         ax.set(title=name, xlabel=f"test {metric} (threshold 0.5)", xlim=(0, 1))
         ax.grid(alpha=0.3, axis="x")
-        ax.legend(fontsize=6, loc="lower right")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=6, loc="lower right")
     fig.suptitle(f"{SUITES.get(suite).id} — research use only, not a medical device", fontsize=9)
     fig.tight_layout()
     buf = io.BytesIO()

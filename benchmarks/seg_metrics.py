@@ -12,8 +12,6 @@ import numpy as np
 from numpy.typing import ArrayLike
 from sklearn.metrics import roc_auc_score
 
-from zoo import MedzooError
-
 
 def _inputs(prob: ArrayLike, target: ArrayLike, fov: ArrayLike | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(probabilities, bool targets, bool FOV) of one shape, checked: a wrong input raises instead of scoring."""
@@ -81,11 +79,9 @@ def segmentation_metrics(prob: ArrayLike, target: ArrayLike, fov: ArrayLike | No
 def adapted_rand_error(interior_true: np.ndarray, interior_pred: np.ndarray) -> float:
     """scikit-image's adapted Rand error (SNEMI3D definition) of one slice, on 4-connected components of the
     cell-interior masks; pixels that are membrane in the ground truth (label 0) are ignored, as in scikit-image."""
-    try:
-        from skimage.measure import label
-        from skimage.metrics import adapted_rand_error as _are
-    except ImportError as e:  # scikit-image is a dev extra
-        raise MedzooError("the adapted Rand error needs scikit-image: pip install scikit-image") from e
+    from skimage.measure import label
+    from skimage.metrics import adapted_rand_error as _are
+
     true_labels = label(interior_true, connectivity=1)
     pred_labels = label(interior_pred, connectivity=1)
     if not true_labels.any():

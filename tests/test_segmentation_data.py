@@ -212,11 +212,11 @@ def _vessels(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     return (rng.random((h, w)) < 0.2).astype(np.uint8) * 255
 
 
-def _fake_drive(root: Path, test_labels: bool = True) -> Path:
+def _fake_drive(root: Path, test_labels: bool = True, h: int = 12, w: int = 10) -> Path:
+    """DRIVE's layout with random images and vessels; the FOV is the box [2, h-2) x [2, w-2)."""
     rng = np.random.default_rng(0)
-    h, w = 12, 10
     fov = np.zeros((h, w), np.uint8)
-    fov[2:10, 2:8] = 255
+    fov[2:h - 2, 2:w - 2] = 255
     for n in range(1, 41):
         part, kind = ("training", "training") if n > 20 else ("test", "test")
         _save(root / part / "images" / f"{n:02d}_{kind}.tif", rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
