@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 import io
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 from rich.console import Console
@@ -14,6 +15,10 @@ from rich.table import Table
 
 import zoo
 from zoo import MedzooError, ModelSpec, WeightsSpec
+
+if TYPE_CHECKING:
+    from benchmarks.executors import Executor
+    from benchmarks.results import Result
 
 out = Console()
 err = Console(stderr=True)
@@ -217,7 +222,8 @@ def _cmd_predict(args: argparse.Namespace) -> None:
     from benchmarks.results import write_bytes
 
     if args.truth and len(args.truth) != len(args.images):
-        raise MedzooError(f"--truth gives {len(args.truth)} masks for {len(args.images)} images: one per image, in order")
+        raise MedzooError(f"--truth gives {len(args.truth)} masks for {len(args.images)} images: one per image, "
+                          f"in order")
     net, meta = zoo.load_trained(args.checkpoint)
     net = net.to(args.device)
     threshold = meta["threshold"] if args.threshold is None else args.threshold
@@ -235,7 +241,8 @@ def _cmd_predict(args: argparse.Namespace) -> None:
                                       device=args.device).numpy()
             mask = prob >= threshold
             stem = Path(path).stem
-            files = {f"{stem}_prob.png": (prob * 255).round().astype(np.uint8), f"{stem}_mask.png": mask * np.uint8(255)}
+            files = {f"{stem}_prob.png": (prob * 255).round().astype(np.uint8),
+                     f"{stem}_mask.png": mask * np.uint8(255)}
             dice, written = "–", list(files)
             for name, a in files.items():
                 buf = io.BytesIO()
@@ -259,11 +266,15 @@ def _cmd_predict(args: argparse.Namespace) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> None:
+    from functools import partial
+
+    from filelock import BaseFileLock, Timeout
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from benchmarks.executors import Outcome
     from benchmarks.harness import run_cell
     from benchmarks.results import ResultStore
-    from benchmarks.suites import SUITES, select
+    from benchmarks.suites import SUITES, Cell, select
 
     suite = SUITES.get(args.suite)
     if args.device.startswith("cuda"):
@@ -284,8 +295,11 @@ def _cmd_run(args: argparse.Namespace) -> None:
         for c in cells:
             store.clear_checkpoint(c)
     todo = [c for c in cells if args.force or not store.done(c)]
-    err.print(f"{suite.id}: {len(cells)} cells, {len(cells) - len(todo)} already in {store.root}, {len(todo)} to run",
-              highlight=False)
+    executor = _executor(args)
+    err.print(f"{suite.id}: {len(cells)} cells, {len(cells) - len(todo)} already in {store.root}, {len(todo)} to run"
+              + (f" on Ray ({args.cpus_per_cell:g} CPU, {args.gpus_per_cell:g} GPU per cell)"
+                 if executor.name == "ray" else ""), highlight=False)
+    failed: list[str] = []
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err) as bars:
         cells_bar = bars.add_task("cells", total=len(todo))
@@ -297,36 +311,79 @@ def _cmd_run(args: argparse.Namespace) -> None:
             bars.update(inner[kind], completed=completed, total=total,  # type: ignore[arg-type]
                         description=f"  {text}")
 
-        failed: list[str] = []
-        for cell in todo:
-            bars.update(cells_bar, description=f"[bold]{cell.label}")
-            if not args.force and store.done(cell):  # finished meanwhile by another `medzoo run` on this store
+        # progress callbacks cannot travel to Ray workers: there the bar counts finished cells only
+        fn = partial(run_cell, data_dir=args.data_dir, device=args.device, store=store,
+                     **({"report": report} if executor.name == "local" else {}))
+        held: dict[str, BaseFileLock] = {}
+        deferred: list[Cell] = []
+
+        def claimed(candidates: list[Cell], wait: bool) -> Iterator[Cell]:
+            """Cells this run computes: each under its store lock, taken just before the executor needs it (one
+            at a time locally; all at submission on Ray). A cell locked by another run is deferred, or waited for."""
+            for cell in candidates:
+                lock = store.lock(cell)
+                try:
+                    lock.acquire(timeout=-1 if wait else 0)
+                except Timeout:
+                    deferred.append(cell)
+                    continue
+                if not args.force and store.done(cell):  # finished meanwhile by another `medzoo run` on this store
+                    lock.release()
+                    bars.advance(cells_bar)
+                    continue
+                held[cell.key] = lock
+                bars.update(cells_bar, description=f"[bold]{cell.label}")
+                yield cell
+
+        def collect(outcomes: Iterator[Outcome]) -> None:
+            for o in outcomes:
+                try:
+                    if o.result is None:
+                        failed.append(o.cell.label)
+                        bars.console.print(f"[red]failed[/red] {o.cell.label}: {o.error} (epoch checkpoint kept: the "
+                                           f"next run resumes it)", highlight=False, soft_wrap=True)
+                    else:
+                        store.write(o.result, o.cell)
+                        bars.console.print(_result_line(o.result, o.cell.label), highlight=False, soft_wrap=True)
+                finally:
+                    held.pop(o.cell.key).release()
+                    for task in inner.values():
+                        bars.remove_task(task)  # type: ignore[arg-type]
+                    inner.clear()
                 bars.advance(cells_bar)
-                continue
-            try:
-                result = run_cell(cell, data_dir=args.data_dir, device=args.device, store=store, report=report)
-            except MedzooError:
-                raise  # the user's to fix (data, weights, input): the same for every cell
-            except Exception as e:  # a crash of one cell (out of memory, a bug) must not lose the others
-                failed.append(cell.label)
-                bars.console.print(f"[red]failed[/red] {cell.label}: {type(e).__name__}: {e} (epoch checkpoint "
-                                   f"kept: the next run resumes it)", highlight=False, soft_wrap=True)
-                bars.advance(cells_bar)
-                continue
-            finally:
-                for task in inner.values():
-                    bars.remove_task(task)  # type: ignore[arg-type]
-                inner.clear()
-            store.write(result, cell)
-            line = (f"[green]ok[/green] {cell.label}: test AUC {result.metrics['auc']:.3f} "
-                    f"({result.provenance['duration_s']:.0f} s)" if result.status == "ok"
-                    else f"[yellow]{result.status}[/yellow] {cell.label}: {result.reason}")
-            bars.console.print(line, highlight=False, soft_wrap=True)
-            bars.advance(cells_bar)
+
+        collect(executor.map(fn, claimed(todo, wait=False)))
+        if deferred:
+            waiting, deferred[:] = list(deferred), []
+            bars.console.print(f"{len(waiting)} cell(s) are being computed by another run on this store: waiting "
+                               f"for them (and running any it leaves unfinished)", highlight=False)
+            collect(executor.map(fn, claimed(waiting, wait=True)))
     _write_board(suite.name, store, args.out_dir)
     if failed:
         raise MedzooError(f"{len(failed)} of {len(todo)} cells failed: {'; '.join(failed)}. The board holds the rest; "
                           f"`medzoo run` again retries the failed cells")
+
+
+def _result_line(result: Result, label: str) -> str:
+    if result.status != "ok":
+        return f"[yellow]{result.status}[/yellow] {label}: {result.reason}"
+    headline = next((f"{k} {result.metrics[k]:.3f}" for k in ("f1", "dice") if k in result.metrics), "")
+    return (f"[green]ok[/green] {label}: test AUC {result.metrics['auc']:.3f}" + (f", {headline}" if headline else "")
+            + f" ({result.provenance['duration_s']:.0f} s)")
+
+
+def _executor(args: argparse.Namespace) -> Executor:
+    from benchmarks.executors import LocalExecutor, RayExecutor
+
+    if args.executor == "local":
+        if args.address:
+            raise MedzooError("--address is for --executor ray")
+        return LocalExecutor()
+    try:
+        return RayExecutor(address=args.address or None, cpus=args.cpus_per_cell, gpus=args.gpus_per_cell,
+                           retries=args.retries)
+    except ValueError as e:
+        raise MedzooError(str(e)) from None
 
 
 def _write_board(suite: str, store: object, out_dir: str) -> None:
@@ -404,6 +461,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--data-dir", help="dataset folder (default: $MEDZOO_DATA_DIR, then ~/.medmnist)")
     run.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     run.add_argument("--force", action="store_true", help="re-run cells that already have a result")
+    run.add_argument("--executor", choices=["local", "ray"], default="local",
+                     help="local: in this process (default); ray: each cell a Ray task")
+    run.add_argument("--address", help="Ray cluster address HOST:PORT, or auto (default with --executor ray: a "
+                                       "Ray started for this run)")
+    run.add_argument("--cpus-per-cell", type=float, default=1.0, help="Ray: CPUs per cell (and torch threads)")
+    run.add_argument("--gpus-per-cell", type=float, default=0.0, help="Ray: GPUs per cell (use with --device cuda)")
+    run.add_argument("--retries", type=int, default=2, help="Ray: retries of a cell whose worker died (default 2)")
     run.add_argument("--results-dir", default="leaderboards/results", help="results store (default %(default)s)")
     run.add_argument("--out-dir", default="leaderboards", help="where boards are written (default %(default)s)")
     run.set_defaults(func=_cmd_run)

@@ -12,9 +12,9 @@ from __future__ import annotations
 import io
 import json
 import sys
-from types import ModuleType
 from importlib import resources
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pandas as pd

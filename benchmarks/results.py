@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from filelock import FileLock
 
 from benchmarks.suites import Cell
 
@@ -71,6 +72,14 @@ class ResultStore:
     def path(self, cell: Cell) -> Path:
         return self.root / cell.suite / f"{cell.key}.json"
 
+    def lock(self, cell: Cell) -> FileLock:
+        """A per-cell inter-process lock (`root/.locks/<key>.lock`, beside the results so every process and node
+        sharing the store sees it): whoever holds it computes the cell; the others skip or wait. An OS lock (fcntl):
+        released when its holder dies, so a killed run never leaves a cell claimed."""
+        path = self.root / ".locks" / f"{cell.key}.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return FileLock(path)
+
     def done(self, cell: Cell) -> bool:
         """A finished cell (status ok or failed); a skipped one is tried again."""
         p = self.path(cell)
@@ -84,7 +93,8 @@ class ResultStore:
 
     def results(self, suite: str | None = None) -> Iterator[Result]:
         """Every stored result (of `suite`), in file-name order; a file that does not parse is an error."""
-        folders = [self.root / suite] if suite else sorted(p for p in self.root.glob("*") if p.is_dir())
+        folders = [self.root / suite] if suite else sorted(
+            p for p in self.root.glob("*") if p.is_dir() and not p.name.startswith("."))
         for folder in folders:
             for p in sorted(folder.glob("*.json")):
                 try:

@@ -110,11 +110,14 @@ def _fmt(mean: float, std: float | None = None, digits: int = 4) -> str:
 
 def _section(name: str, rows: pd.DataFrame, human: dict[str, float] | None, rep: pd.DataFrame) -> list[str]:
     ds, cols = DATASETS.get(name), METRIC_COLUMNS[name]
-    lines = [f"## {name}", "", f"{ds.description}. Metrics {SCOPE[name]}; threshold 0.5.", "",
-             "![image, ground truth, prediction](figures/segmentation_" + name + ".png)", "",
-             "| model | weights | mode | patch | budget | epochs run (stop) | seeds | "
-             + " | ".join(h + (" ↓" if not up else "") for _, h, up in cols) + " | params |",
-             "|---|---|---|---:|---|---|---:|" + "---:|" * len(cols) + "---:|"]
+    lines = [f"## {name}", "", f"{ds.description}. Metrics {SCOPE[name]}; threshold 0.5.", ""]
+    if rows.empty:
+        lines += ["No medzoo result for this dataset in this store (see *Cells without a result*).", ""]
+    else:
+        lines += [f"![image, ground truth, prediction](figures/segmentation_{name}.png)", "",
+                  "| model | weights | mode | patch | budget | epochs run (stop) | seeds | "
+                  + " | ".join(h + (" ↓" if not up else "") for _, h, up in cols) + " | params |",
+                  "|---|---|---|---:|---|---|---:|" + "---:|" * len(cols) + "---:|"]
     for r in rows.to_dict("records"):
         weights = "random init (from scratch)" if r["weights"] == "random" else r["weights"]
         multi = r["seeds"] > 1
@@ -154,7 +157,8 @@ def markdown(store: ResultStore, suite: str, b: pd.DataFrame | None = None) -> s
              "by contiguous slice blocks; see `benchmarks/datasets/segmentation.py`). Mean ± std over seeds "
              "where a row has more than one. *budget* is the protocol's cap: training stops at the first epoch "
              "end past the time budget, at early stopping, or at the last epoch — *epochs run (stop)* says which. "
-             "Figures: one test image | ground truth | prediction of the first row, made with `medzoo predict`.", ""]
+             "Figures: the first test image | ground truth | the plain U-Net's prediction, made by `medzoo predict` "
+             "from the model the run kept (commands in `leaderboards/figures/README.md`).", ""]
     datasets = sorted(set(b["dataset"]) | {r.cell["dataset"] for r in other})
     for name in datasets:
         lines += _section(name, b[b["dataset"] == name], hum.get(name), rep[rep["dataset"] == name])
@@ -225,7 +229,8 @@ def rich_table(store: ResultStore, suite: str, b: pd.DataFrame | None = None) ->
         table.add_column(col, justify="left" if col in ("dataset", "model.weights") else "right")
     for r in b.to_dict("records"):
         f1 = r.get("f1_mean", np.nan)
-        table.add_row(r["dataset"], f"{r['model']}.{r['weights']}", f"{r['epochs_run']:.0f}", _fmt(r["auc_mean"], None, 3),
+        table.add_row(r["dataset"], f"{r['model']}.{r['weights']}", f"{r['epochs_run']:.0f}",
+                      _fmt(r["auc_mean"], None, 3),
                       _fmt(r.get("dice_mean", f1) if np.isnan(f1) else f1, None, 3),
                       _fmt(r.get("pixel_error_mean", np.nan), None, 3), _fmt(r.get("rand_error_mean", np.nan), None, 3))
     return table

@@ -100,7 +100,8 @@ class Images:
                    [torch.from_numpy(s.mask.astype(np.float32)) for s in samples])
 
     def crops(self, n: int, size: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """`n` random `size` x `size` crops (image chosen uniformly, then a position): `(n, C, s, s)`, `(n, 1, s, s)`."""
+        """`n` random `size` x `size` crops (an image drawn uniformly, then a position): `(n, C, s, s)` and
+        `(n, 1, s, s)`."""
         xs, ys = [], []
         for i in torch.randint(len(self.x), (n,), generator=gen).tolist():
             h, w = self.y[i].shape

@@ -139,7 +139,7 @@ def test_segmentation_smoke_run_board_and_predict(tmp_path: Path, monkeypatch: p
 
 
 def test_segmentation_cell_on_a_drive_layout_scores_inside_the_official_fov(tmp_path: Path) -> None:
-    root = _fake_drive(tmp_path / "DRIVE", h=48, w=40)
+    _fake_drive(tmp_path / "DRIVE", h=48, w=40)
     p = SegProtocol(epochs=1, batch_size=4, patches_per_epoch=8, val_patches=4, val_full_every=1, patch_size=32)
     [cell] = Suite("t", "1", "", _seg_grids(("unet2015_w32.random",), ("drive",), TransferMode.SCRATCH, p)).cells()
     r = run_cell(cell, data_dir=tmp_path)
@@ -177,7 +177,7 @@ def test_segmentation_suite_is_versioned_data() -> None:
 
 
 def test_an_interrupted_segmentation_cell_resumes_to_the_same_result(tmp_path: Path) -> None:
-    root = _fake_drive(tmp_path / "DRIVE", h=48, w=40)
+    _fake_drive(tmp_path / "DRIVE", h=48, w=40)
     p = SegProtocol(epochs=3, batch_size=4, patches_per_epoch=8, val_patches=4, val_full_every=2, patch_size=32)
     [cell] = Suite("t", "1", "", _seg_grids(("unet2015_w32.random",), ("drive",), TransferMode.SCRATCH, p)).cells()
     whole = run_cell(cell, data_dir=tmp_path, store=ResultStore(tmp_path / "a", tmp_path / "ca"))
