@@ -272,6 +272,7 @@ def _cmd_run(args: argparse.Namespace) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from benchmarks.executors import Outcome
+    from benchmarks.feature_cache import FeatureCache
     from benchmarks.harness import run_cell
     from benchmarks.results import ResultStore
     from benchmarks.suites import SUITES, Cell, select
@@ -313,6 +314,7 @@ def _cmd_run(args: argparse.Namespace) -> None:
 
         # progress callbacks cannot travel to Ray workers: there the bar counts finished cells only
         fn = partial(run_cell, data_dir=args.data_dir, device=args.device, store=store,
+                     cache=None if args.no_feature_cache else FeatureCache(),
                      **({"report": report} if executor.name == "local" else {}))
         held: dict[str, BaseFileLock] = {}
         deferred: list[Cell] = []
@@ -384,6 +386,26 @@ def _executor(args: argparse.Namespace) -> Executor:
                            retries=args.retries)
     except ValueError as e:
         raise MedzooError(str(e)) from None
+
+
+def _cmd_cache(args: argparse.Namespace) -> None:
+    from datetime import datetime, timezone
+
+    from benchmarks.feature_cache import FeatureCache
+
+    cache = FeatureCache(args.cache_dir)
+    if args.action == "clear":
+        n = cache.clear(args.pattern)
+        out.print(f"removed {n} feature cache entr{'y' if n == 1 else 'ies'} from {cache.root}", highlight=False)
+        return
+    rows = cache.entries()
+    table = Table(title=f"feature cache {cache.root}: {len(rows)} entries, {sum(r['mb'] for r in rows):.1f} MB")
+    for col in ("arch", "dataset", "split", "input", "features", "MB", "created (UTC)"):
+        table.add_column(col, justify="right" if col in ("input", "MB") else "left")
+    for r in rows:
+        created = datetime.fromtimestamp(r["created"], timezone.utc).strftime("%Y-%m-%d %H:%M") if r["created"] else "?"
+        table.add_row(r["arch"], r["dataset"], r["split"], str(r["input_size"]), r["shape"], f"{r['mb']:.2f}", created)
+    out.print(table)
 
 
 def _write_board(suite: str, store: object, out_dir: str) -> None:
@@ -461,6 +483,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--data-dir", help="dataset folder (default: $MEDZOO_DATA_DIR, then ~/.medmnist)")
     run.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     run.add_argument("--force", action="store_true", help="re-run cells that already have a result")
+    run.add_argument("--no-feature-cache", action="store_true",
+                     help="compute frozen-backbone features afresh instead of reading/writing the feature cache")
     run.add_argument("--executor", choices=["local", "ray"], default="local",
                      help="local: in this process (default); ray: each cell a Ray task")
     run.add_argument("--address", help="Ray cluster address HOST:PORT, or auto (default with --executor ray: a "
@@ -480,6 +504,11 @@ def build_parser() -> argparse.ArgumentParser:
     pd_.add_argument("--threshold", type=float, help="probability threshold (default: the model's, 0.5)")
     pd_.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     pd_.set_defaults(func=_cmd_predict)
+    ca = sub.add_parser("cache", help="list or clear the frozen-feature cache")
+    ca.add_argument("action", choices=["ls", "clear"])
+    ca.add_argument("pattern", nargs="?", default="*", help="clear: fnmatch on entry file names (default all)")
+    ca.add_argument("--cache-dir", help="default $MEDZOO_CACHE_DIR/features or ~/.cache/medzoo/features")
+    ca.set_defaults(func=_cmd_cache)
     lb = sub.add_parser("leaderboard", help="generate boards from the results store, or --check the committed ones")
     lb.add_argument("--suite", help="one suite (default: every suite with results)")
     lb.add_argument("--check", action="store_true", help="exit non-zero if the committed .md/.csv differ")

@@ -27,6 +27,7 @@ from torch import nn
 import zoo
 from benchmarks import metrics
 from benchmarks.datasets import DATASETS, DatasetSpec, Split, Task
+from benchmarks.feature_cache import FeatureCache, FeatureKey, weights_hash
 from benchmarks.results import Result, ResultStore
 from benchmarks.suites import Cell, Policy, Protocol
 from zoo import MedzooError, TransferMode, WeightsUnavailableError
@@ -368,9 +369,11 @@ def run_cell(
     device: str = "cpu",
     store: ResultStore | None = None,
     report: Report = _quiet,
+    cache: FeatureCache | None = None,
 ) -> Result:
     """Run `cell` and return its Result (`skipped` when its weights cannot be had, with the reason). With a
-    `store`, training checkpoints every epoch and resumes from the last one; the caller writes the result."""
+    `store`, training checkpoints every epoch and resumes from the last one; the caller writes the result. With a
+    feature `cache`, frozen-backbone features are read from it or computed once and put there."""
     dev = torch.device(device)
     prov = provenance(dev)
     t0 = time.perf_counter()
@@ -404,8 +407,10 @@ def run_cell(
     scores: dict[Split, np.ndarray] = {}
     p = cell.protocol
     net = net.to(dev)
+    fingerprint = ds.fingerprint(cell.data_size, data_dir)
     if cell.mode is TransferMode.FEATURES or (cell.mode is TransferMode.LINEAR_PROBE and not p.augment):
-        feats = {}
+        feats, cache_hits = {}, {}
+        backbone = weights_hash(net) if cache else ""
         for split in Split:
             n = -(-len(data[split].x) // p.batch_size)
 
@@ -414,13 +419,18 @@ def run_cell(
                     report("features", i + 1, n, f"features: {split.value}")
                     yield transform(data[split].take(idx))
 
-            feats[split] = zoo.extract_features(net, batches(), device=dev)
+            key = FeatureKey(spec.name, backbone, ds.name, fingerprint, split.value, res.data_size, res.policy.value,
+                             res.input_size, tuple(pre.mean), tuple(pre.std), dev.type)
+            feats[split], hit = (cache.get_or_compute(key, lambda b=batches: zoo.extract_features(net, b(), device=dev))
+                                 if cache else (zoo.extract_features(net, batches(), device=dev), False))
+            cache_hits[split.value] = hit
         if cell.mode is TransferMode.FEATURES:
             clf = zoo.fit_head(_features_head(ds, p.head, cell.seed), feats[Split.TRAIN].numpy(),
                                y[Split.TRAIN] if ds.task is Task.MULTILABEL else y[Split.TRAIN].ravel())
             scores = {s: np.asarray(clf.predict_proba(feats[s].numpy()), dtype=np.float64)
                       for s in (Split.VAL, Split.TEST)}
-            training = {"head": p.head, "feature_dim": int(feats[Split.TRAIN].shape[1])}
+            training = {"head": p.head, "feature_dim": int(feats[Split.TRAIN].shape[1]),
+                        "feature_cache_hits": cache_hits}
         else:
             zoo.prepare(net, cell.mode, ds.num_classes)
             head = _fresh_head(net)
@@ -436,7 +446,8 @@ def run_cell(
             with torch.no_grad():
                 head.weight.div_(sd.to(head.weight.device))
                 head.bias.sub_(head.weight @ mu.to(head.weight.device))
-            training = _training(out) | {"features_cached_in_cell": True, "features_standardised": True}
+            training = _training(out) | {"features_cached_in_cell": True, "features_standardised": True,
+                                         "feature_cache_hits": cache_hits}
     else:
         zoo.prepare(net, cell.mode, ds.num_classes)
         if cell.pretrained:
@@ -452,7 +463,7 @@ def run_cell(
     return Result(
         key=cell.key, suite=f"{cell.suite}@{cell.version}", cell=cell.config(), status="ok",
         n={s.value: len(y[s]) for s in Split}, training=training,
-        data={"dataset": ds.name, "task": ds.task.value, "fingerprint": ds.fingerprint(cell.data_size, data_dir),
+        data={"dataset": ds.name, "task": ds.task.value, "fingerprint": fingerprint,
               "license": ds.license, "citation": ds.citation, "data_size": res.data_size, "policy": res.policy.value,
               "requested_size": res.requested_size, "input_size": res.input_size, "bumped_to_min_size": res.bumped,
               "interpolation": res.interpolation},
