@@ -408,6 +408,44 @@ def _cmd_cache(args: argparse.Namespace) -> None:
     out.print(table)
 
 
+def _cmd_speed(args: argparse.Namespace) -> None:
+    import time
+    from pathlib import Path
+
+    from benchmarks import speed
+    from benchmarks.results import write_text
+
+    t0 = time.perf_counter()
+    info = speed.machine()
+    rows: list[speed.Row] = []
+    with err.status("") as status:
+        status.update("machine peak: fp32 matmul")
+        peak = speed.peak_gflops()
+        rows.append(speed.Row("peak", "fp32 matmul 2048x2048", f"{peak:.1f} GFLOP/s", "best of 5",
+                              {"gflops": peak}))
+        for size in (64, 224):
+            for name in speed.FEATURE_MODELS:
+                status.update(f"feature extraction: {name} @ {size} px")
+                rows.append(speed.feature_throughput(name, size, peak, batch=64 if size == 64 else 16))
+        status.update("linear probe: medzoo cell vs frozen backbone every epoch (BreastMNIST, EfficientNet-Lite0)")
+        rows += speed.linear_probe(args.data_dir)
+        status.update("fine-tune step: medzoo path vs medmnist DataLoader (PneumoniaMNIST, resnet18_28)")
+        rows += speed.finetune_path(args.data_dir)
+        if not args.skip_quick:
+            status.update("quick suite: empty vs warm feature cache (~8 min)")
+            rows += speed.quick_cold_warm(args.data_dir)
+    table = Table(title=f"medzoo speed — {info['cpu']}, {info['torch_threads']} threads, "
+                        f"load {info['load_average_at_start']}")
+    for col in ("section", "what", "result", "detail"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(r.section, r.what, r.value, r.detail)
+    out.print(table)
+    path = Path(args.out)
+    write_text(path, speed.report_markdown(rows, info, time.perf_counter() - t0))
+    err.print(f"wrote {path}", highlight=False)
+
+
 def _write_board(suite: str, store: object, out_dir: str) -> None:
     from pathlib import Path
 
@@ -504,6 +542,11 @@ def build_parser() -> argparse.ArgumentParser:
     pd_.add_argument("--threshold", type=float, help="probability threshold (default: the model's, 0.5)")
     pd_.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     pd_.set_defaults(func=_cmd_predict)
+    sp = sub.add_parser("speed", help="measure medzoo against the reference pipelines; writes docs/performance.md")
+    sp.add_argument("--data-dir", help="MedMNIST folder (default: $MEDZOO_DATA_DIR, then ~/.medmnist)")
+    sp.add_argument("--out", default="docs/performance.md", help="report file (default %(default)s)")
+    sp.add_argument("--skip-quick", action="store_true", help="skip the quick suite cold/warm cache run (~8 min)")
+    sp.set_defaults(func=_cmd_speed)
     ca = sub.add_parser("cache", help="list or clear the frozen-feature cache")
     ca.add_argument("action", choices=["ls", "clear"])
     ca.add_argument("pattern", nargs="?", default="*", help="clear: fnmatch on entry file names (default all)")
