@@ -33,7 +33,8 @@ SCOPE = {"chase_db1": "pooled over the 8 test images' pixels inside the derived 
          "isbi2012": "over the 5 held-out slices 25–29 (membrane = positive class; Rand error per slice, averaged)"}
 REPORTED_COLUMNS = {"auc": "auc", "acc": "acc", "sensitivity": "sensitivity", "f1": "f1", "pixel_error": "pixel_error",
                     "rand_error": "rand_error"}
-BASE = ["dataset", "model", "weights", "mode", "patch", "budget", "epochs_run", "stop", "seeds", "params_m", "source"]
+BASE = ["dataset", "model", "weights", "mode", "patch", "budget", "epochs_run", "stop", "seeds", "img_f1_min",
+        "img_f1_max", "params_m", "source"]
 
 
 def is_segmentation(suite: str) -> bool:
@@ -73,6 +74,8 @@ def board(store: ResultStore, suite: str) -> pd.DataFrame:
                      "weights": r.cell["model"].partition(".")[2], "mode": r.cell["mode"],
                      "patch": r.cell["input_size"], "budget": _budget(r.cell), "epochs_run": r.training["epochs_run"],
                      "stop": r.training["stop_reason"], "params_m": r.model["num_params"] / 1e6,
+                     "img_f1_min": min((i["f1"] for i in r.per_image), default=np.nan),
+                     "img_f1_max": max((i["f1"] for i in r.per_image), default=np.nan),
                      **{k: r.metrics.get(k, np.nan) for k, _, _ in METRIC_COLUMNS[r.cell["dataset"]]}})
     df = pd.DataFrame(rows)
     keys = ["dataset", "config", "model", "weights", "mode", "patch", "budget"]
@@ -81,7 +84,8 @@ def board(store: ResultStore, suite: str) -> pd.DataFrame:
         cols = [k for k, _, _ in METRIC_COLUMNS[str(name)]]
         agg = group.groupby(keys, sort=False).agg(
             seeds=("model", "size"), epochs_run=("epochs_run", "mean"), stop=("stop", "first"),
-            params_m=("params_m", "first"), **{f"{c}_mean": (c, "mean") for c in cols},
+            params_m=("params_m", "first"), img_f1_min=("img_f1_min", "min"), img_f1_max=("img_f1_max", "max"),
+            **{f"{c}_mean": (c, "mean") for c in cols},
             **{f"{c}_std": (c, "std") for c in cols}).reset_index()
         parts.append(agg.sort_values([f"{HEADLINE[str(name)]}_mean", "model"], ascending=[False, True]))
     out = pd.concat(parts, ignore_index=True).drop(columns="config")
@@ -116,14 +120,15 @@ def _section(name: str, rows: pd.DataFrame, human: dict[str, float] | None, rep:
     else:
         lines += [f"![image, ground truth, prediction](figures/segmentation_{name}.png)", "",
                   "| model | weights | mode | patch | budget | epochs run (stop) | seeds | "
-                  + " | ".join(h + (" ↓" if not up else "") for _, h, up in cols) + " | params |",
-                  "|---|---|---|---:|---|---|---:|" + "---:|" * len(cols) + "---:|"]
+                  + " | ".join(h + (" ↓" if not up else "") for _, h, up in cols) + " | per-image F1 | params |",
+                  "|---|---|---|---:|---|---|---:|" + "---:|" * len(cols) + "---|---:|"]
     for r in rows.to_dict("records"):
         weights = "random init (from scratch)" if r["weights"] == "random" else r["weights"]
         multi = r["seeds"] > 1
         metric_cells = " | ".join(_fmt(r[f"{c}_mean"], r[f"{c}_std"] if multi else None) for c, _, _ in cols)
         lines.append(f"| {r['model']} | {weights} | {r['mode']} | {r['patch']} | {r['budget']} | "
-                     f"{r['epochs_run']:.0f} ({r['stop']}) | {r['seeds']} | {metric_cells} | {r['params_m']:.1f}M |")
+                     f"{r['epochs_run']:.0f} ({r['stop']}) | {r['seeds']} | {metric_cells} | "
+                     f"{_fmt(r['img_f1_min'], None, 3)}–{_fmt(r['img_f1_max'], None, 3)} | {r['params_m']:.1f}M |")
     if human:
         lines += ["", "Human baseline — the second observer scored against the first on the same test images, by the "
                       "same code (medzoo):", "",
@@ -155,7 +160,9 @@ def markdown(store: ResultStore, suite: str, b: pd.DataFrame | None = None) -> s
              f"edit by hand -->", "", NOTICE, "", spec.description, "",
              "Test images are never used for training or model selection (CHASE_DB1 is split by child, ISBI-2012 "
              "by contiguous slice blocks; see `benchmarks/datasets/segmentation.py`). Mean ± std over seeds "
-             "where a row has more than one. *budget* is the protocol's cap: training stops at the first epoch "
+             "where a row has more than one; *per-image F1* is the range over the test images (inside the FOV; ISBI: "
+             "membrane F1 = Dice per slice), a view of how much one image can differ from the pooled number. "
+             "*budget* is the protocol's cap: training stops at the first epoch "
              "end past the time budget, at early stopping, or at the last epoch — *epochs run (stop)* says which. "
              "Figures: the first test image | ground truth | the plain U-Net's prediction, made by `medzoo predict` "
              "from the model the run kept (commands in `leaderboards/figures/README.md`).", ""]
