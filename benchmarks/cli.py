@@ -278,7 +278,10 @@ def _cmd_run(args: argparse.Namespace) -> None:
     from benchmarks.suites import SUITES, Cell, select
 
     suite = SUITES.get(args.suite)
-    if args.device.startswith("cuda"):
+    if args.executor == "ray" and args.device.startswith("cuda") and (args.gpus_per_cell <= 0 or args.device != "cuda"):
+        raise MedzooError("on Ray, give --device cuda (each task sees only its own GPUs) with --gpus-per-cell 1 (or "
+                          "a fraction): without a GPU request Ray hides every GPU from the task")
+    if args.device.startswith("cuda") and args.executor == "local":
         import torch
 
         if not torch.cuda.is_available():
@@ -296,6 +299,10 @@ def _cmd_run(args: argparse.Namespace) -> None:
         for c in cells:
             store.clear_checkpoint(c)
     todo = [c for c in cells if args.force or not store.done(c)]
+    if not todo:
+        err.print(f"{suite.id}: all {len(cells)} cells are already in {store.root}", highlight=False)
+        _write_board(suite.name, store, args.out_dir)
+        return
     executor = _executor(args)
     err.print(f"{suite.id}: {len(cells)} cells, {len(cells) - len(todo)} already in {store.root}, {len(todo)} to run"
               + (f" on Ray ({args.cpus_per_cell:g} CPU, {args.gpus_per_cell:g} GPU per cell)"
@@ -354,12 +361,16 @@ def _cmd_run(args: argparse.Namespace) -> None:
                     inner.clear()
                 bars.advance(cells_bar)
 
-        collect(executor.map(fn, claimed(todo, wait=False)))
-        if deferred:
-            waiting, deferred[:] = list(deferred), []
-            bars.console.print(f"{len(waiting)} cell(s) are being computed by another run on this store: waiting "
-                               f"for them (and running any it leaves unfinished)", highlight=False)
-            collect(executor.map(fn, claimed(waiting, wait=True)))
+        try:
+            collect(executor.map(fn, claimed(todo, wait=False)))
+            if deferred:
+                waiting, deferred[:] = list(deferred), []
+                bars.console.print(f"{len(waiting)} cell(s) are being computed by another run on this store: "
+                                   f"waiting for them (and running any it leaves unfinished)", highlight=False)
+                collect(executor.map(fn, claimed(waiting, wait=True)))
+        finally:  # an error that stops the run frees the cells this run still holds
+            for lock in held.values():
+                lock.release()
     _write_board(suite.name, store, args.out_dir)
     if failed:
         raise MedzooError(f"{len(failed)} of {len(todo)} cells failed: {'; '.join(failed)}. The board holds the rest; "

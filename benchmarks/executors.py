@@ -57,7 +57,8 @@ def _in_worker(fn: CellFn, cell: Cell, threads: int) -> Result:
 
 class RayExecutor:
     """Each cell a Ray task with its own resource request, on the cluster at `address` (`auto`: a running cluster
-    found from this node; None: a local Ray started for this run). Needs `pip install medzoo[ray]`."""
+    found from this node; None: `$RAY_ADDRESS` or a running local cluster, else a new local Ray for this run).
+    Needs `pip install medzoo[ray]`."""
 
     name = "ray"
 
@@ -80,6 +81,11 @@ class RayExecutor:
             except (ConnectionError, RuntimeError) as e:
                 raise MedzooError(f"cannot join the Ray cluster at {self.address!r} ({e}). Start one with `ray start "
                                   f"--head`, or give its address with --address HOST:PORT") from None
+        have = ray.cluster_resources()
+        for what, need in (("CPU", self.cpus), ("GPU", self.gpus)):
+            if need > have.get(what, 0):  # the task would wait forever for a node that can take it
+                raise MedzooError(f"each cell asks for {need:g} {what}(s) but the Ray cluster has {have.get(what, 0):g}"
+                                  f": lower --{what.lower()}s-per-cell or add nodes")
         task = ray.remote(num_cpus=self.cpus, num_gpus=self.gpus, max_retries=self.retries,
                           retry_exceptions=False)(_in_worker)
         pending = {task.remote(fn, cell, self.threads): cell for cell in cells}

@@ -1,13 +1,14 @@
 """On-disk cache of frozen-backbone features: computed once per (weights, data, split, resolution, preprocessing),
 reused by every head, seed and re-run that shares them.
 
-The key is a sha256 of everything that decides the numbers: the model's architecture and a hash of its actual
+The key is a sha256 of what decides the numbers: the model's architecture and a hash of its actual
 weights (so random-init weights of another seed, or other pretrained weights, never share an entry), the dataset's
 fingerprint (md5 of its file), the split, the stored size, resize policy and input size, mean/std, and the feature
-code's version. An entry is one safetensors file whose metadata repeats the key's fields and the sha256 of the
-feature bytes: a truncated, corrupt or mismatched file is detected, deleted and recomputed — never used. Writes go
-to a temp file renamed into place, so a half-written entry is never visible, also to other processes or nodes
-sharing the folder.
+code's version (not the torch/timm versions or the CPU/GPU model, whose kernels may differ in the last bits:
+`medzoo cache clear` after an upgrade if that matters to you). An entry is one safetensors file whose metadata
+repeats the key's fields and the sha256 of the feature bytes: a truncated, corrupt or mismatched file is detected,
+deleted and recomputed — never used. Writes go to a temp file renamed into place, so a half-written entry is never
+visible, also to other processes or nodes sharing the folder.
 """
 
 from __future__ import annotations
@@ -145,6 +146,8 @@ class FeatureCache:
 
     def clear(self, pattern: str = "*") -> int:
         """Delete entries whose file name matches `pattern` (fnmatch; default all); returns how many."""
+        if "/" in pattern or pattern.startswith(".."):
+            raise ValueError(f"pattern {pattern!r} must be a file-name pattern inside {self.root}")
         paths = list(self.root.glob(f"{pattern}.safetensors" if not pattern.endswith(".safetensors") else pattern))
         for p in paths:
             p.unlink(missing_ok=True)

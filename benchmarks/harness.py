@@ -38,6 +38,11 @@ Report = Callable[[str, int, int, str], None]
 PACKAGES = ("medzoo", "torch", "torchvision", "timm", "scikit-learn", "numpy", "medmnist", "pandas")
 
 
+class TrainingDivergedError(RuntimeError):
+    """A cell's validation metric or loss is not finite: that cell fails (recorded in the run summary), the run goes
+    on with the others."""
+
+
 def _quiet(kind: str, completed: int, total: int, text: str) -> None:
     """The default report: none."""
 
@@ -259,8 +264,8 @@ def train(
         sched.step()
         val = loop.validate(net, epoch + 1)
         if not all(np.isfinite(v) for v in val.values()):
-            raise MedzooError(f"validation gave {val} at epoch {epoch + 1}: a class is missing from the validation "
-                              f"split or training diverged; fix the split or lower the lr")
+            raise TrainingDivergedError(f"validation gave {val} at epoch {epoch + 1}: a class is missing from the "
+                                        f"validation split or training diverged; fix the split or lower the lr")
         history.append({"epoch": epoch + 1, "train_loss": total_loss / max(seen, 1), **val})
         score = sign * val[p.monitor]
         if score > best_score:

@@ -5,8 +5,10 @@ slow for (the suites' cells are independent and scale out with `medzoo run --exe
     torchrun --nproc-per-node 2 scripts/ddp_finetune.py --model resnet18_28 --dataset synthetic_binary --cpu
 
 Each process takes its shard of the training split (DistributedSampler), gradients are averaged by DDP (NCCL on
-GPUs, gloo on CPU); rank 0 evaluates on the test split and saves the weights. The model, preprocessing and data
-come from medzoo, so the result is comparable with the harness's finetune cells of the same protocol.
+GPUs, gloo on CPU); rank 0 evaluates on the test split and saves the weights. Model, weights, preprocessing and
+data come from medzoo; the protocol is deliberately minimal (AdamW at a fixed lr, no augmentation, no validation
+selection, single-label datasets, 28 px files resized), so it is a starting point for a large fine-tune, not a
+suite cell.
 """
 
 from __future__ import annotations
@@ -71,8 +73,8 @@ def main() -> None:
         if rank == 0:
             print(f"epoch {epoch + 1}: last loss {loss.item():.4f}", flush=True)
     flat = torch.cat([q.detach().flatten().double().cpu() for q in model.parameters()])
-    mine = torch.stack([flat.sum(), flat.abs().sum(), (flat * torch.arange(len(flat))).sum()])
-    every = [torch.zeros_like(mine) for _ in range(world)]
+    mine = torch.stack([flat.sum(), flat.abs().sum(), (flat * torch.arange(len(flat))).sum()]).to(device)
+    every = [torch.zeros_like(mine) for _ in range(world)]  # on the device: NCCL gathers CUDA tensors only
     dist.all_gather(every, mine)  # gloo and nccl both gather; equal checksums = the replicas stayed in sync
     if rank == 0:
         print(f"replicas identical: {all(torch.equal(every[0], e) for e in every)}", flush=True)

@@ -84,8 +84,14 @@ def load_trained(path: Path | str) -> tuple[nn.Module, dict[str, Any]]:
     if raw is None:
         raise MedzooError(f"{path} has no medzoo metadata: it was not written by medzoo, so its architecture and "
                           f"normalisation are unknown")
-    meta = json.loads(raw)
-    net = create_model(meta["arch"], pretrained=False, num_classes=int(meta["num_classes"]),
-                       in_chans=int(meta["in_chans"]))
-    net.load_state_dict(state, strict=True)
+    try:
+        meta = json.loads(raw)
+        missing = [k for k in REQUIRED_META if k not in meta]
+        if missing:
+            raise MedzooError(f"{path}: the medzoo metadata lacks {missing}; re-export the model")
+        net = create_model(meta["arch"], pretrained=False, num_classes=int(meta["num_classes"]),
+                           in_chans=int(meta["in_chans"]))
+        net.load_state_dict(state, strict=True)
+    except (json.JSONDecodeError, TypeError, ValueError, RuntimeError) as e:
+        raise MedzooError(f"{path}: the weights do not match their medzoo metadata ({str(e).splitlines()[0]})") from e
     return net.eval(), meta

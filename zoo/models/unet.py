@@ -47,8 +47,9 @@ class UNet2015(nn.Module):
         self.up = nn.ModuleList(nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2)
                                 for i in reversed(range(depth)))
         self.dec = nn.ModuleList(_double_conv(2 * widths[i], widths[i]) for i in reversed(range(depth)))
-        for m in self.modules():  # the paper's init: Gaussian, std sqrt(2 / fan-in); with PyTorch's default
-            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):  # (uniform, gain 1/sqrt(3)) the signal dies in 23 layers
+        for m in self.modules():  # He-normal as the paper (std sqrt(2 / fan-in), fan-in as torch computes it; for the
+            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):  # up-convolutions that is out-channels x 2 x 2): with
+                # PyTorch's default (uniform, gain 1/sqrt(3)) the signal fades over the 23 layers and nothing is learnt
                 nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
                 nn.init.zeros_(m.bias)
 
