@@ -31,8 +31,8 @@ HEADLINE = {"chase_db1": "f1", "drive": "f1", "isbi2012": "dice"}  # rows are or
 SCOPE = {"chase_db1": "pooled over the 8 test images' pixels inside the derived FOV (whole image: every pixel)",
          "drive": "pooled over the test images' pixels inside the official FOV masks (whole image: every pixel)",
          "isbi2012": "over the 5 held-out slices 25–29 (membrane = positive class; Rand error per slice, averaged)"}
-REPORTED_COLUMNS = {"auc": "auc", "acc": "acc", "sensitivity": "sensitivity", "f1": "f1", "pixel_error": "pixel_error",
-                    "rand_error": "rand_error"}
+REPORTED_COLUMNS = {"auc": "AUC", "acc": "Acc", "sensitivity": "Se", "f1": "F1",
+                    "pixel_error": "pixel error (challenge)", "rand_error": "Rand error (challenge)"}
 BASE = ["dataset", "model", "weights", "mode", "patch", "budget", "epochs_run", "stop", "seeds", "img_f1_min",
         "img_f1_max", "params_m", "source"]
 
@@ -138,7 +138,8 @@ def _section(name: str, rows: pd.DataFrame, human: dict[str, float] | None, rep:
     if not rep.empty:
         shown = [c for c in REPORTED_COLUMNS if rep[c].notna().any()]
         lines += ["", "Reported (paper), not re-run — other splits, FOVs and protocols, so context only:", "",
-                  "| source | method | test set | " + " | ".join(shown) + " |", "|---|---|---|" + "---:|" * len(shown)]
+                  "| source | method | test set | " + " | ".join(REPORTED_COLUMNS[c] for c in shown) + " |",
+                  "|---|---|---|" + "---:|" * len(shown)]
         for r in rep.to_dict("records"):
             lines.append(f"| reported (paper): {r['source']} | {r['method']} | {r['test_set']} | "
                          + " | ".join(_fmt(r[c]) for c in shown) + " |")
