@@ -29,7 +29,7 @@ from torch import nn
 import zoo
 from benchmarks.datasets import DATASETS, DatasetNotFoundError, Split
 from benchmarks.datasets.segmentation import SegSample, load_samples
-from benchmarks.harness import (Loop, Report, _quiet, _training, apply_flips, draw_flips, provenance,
+from benchmarks.harness import (Loop, Report, _quiet, _training, apply_flips, autocast, draw_flips, provenance,
                                 seed_everything, train)
 from benchmarks.results import Result, ResultStore
 from benchmarks.seg_metrics import isbi_metrics, segmentation_metrics
@@ -151,8 +151,9 @@ def segmentation_loop(train_imgs: Images, val_imgs: Images, val_samples: list[Se
     def validate(net: nn.Module, epoch: int) -> dict[str, float]:
         was = net.training
         net.eval()
-        logits = torch.cat([net(xv[i:i + p.batch_size].to(device)).float().cpu()
-                            for i in range(0, len(xv), p.batch_size)])
+        with autocast(device):
+            logits = torch.cat([net(xv[i:i + p.batch_size].to(device)).float().cpu()
+                                for i in range(0, len(xv), p.batch_size)])
         net.train(was)
         val = {"val_loss": float(loss_fn(logits, yv)), "val_dice": _dice(logits, yv)}
         if epoch % p.val_full_every == 0:
