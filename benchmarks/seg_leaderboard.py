@@ -211,14 +211,20 @@ def plot_png(store: ResultStore, suite: str, b: pd.DataFrame | None = None) -> b
         rows = b[b["dataset"] == name]
         metric = HEADLINE.get(name, "f1")
         labels = [f"{r['model']}.{r['weights']}" for r in rows.to_dict("records")]
-        ax.barh(labels, rows[f"{metric}_mean"] if len(rows) else [], xerr=rows[f"{metric}_std"].fillna(0)
-                if len(rows) else None, color="tab:blue", alpha=0.8)
+        values = list(rows[f"{metric}_mean"]) if len(rows) else []
+        ax.errorbar(values, labels, xerr=rows[f"{metric}_std"].fillna(0) if len(rows) else None, fmt="o",
+                    color="tab:blue", capsize=3)
+        marks = list(values)
         if name in hum:
-            ax.axvline(hum[name][metric], color="tab:green", ls="--", label="second observer")
-        for r in rep[rep["dataset"] == name].to_dict("records"):
+            ax.axvline(hum[name][metric], color="tab:green", ls="--", label="second observer (human)")
+            marks.append(hum[name][metric])
+        for r, style in zip(rep[rep["dataset"] == name].to_dict("records"), (":", "-.", (0, (1, 3))), strict=False):
             if not np.isnan(r["f1"]):
-                ax.axvline(r["f1"], color="tab:gray", ls=":", label=f"reported: {r['method'][:30]}")
-        ax.set(title=name, xlabel=f"test {metric} (threshold 0.5)", xlim=(0, 1))
+                ax.axvline(r["f1"], color="tab:gray", ls=style, label=f"reported: {r['method'][:40]}")
+                marks.append(r["f1"])
+        lo = max(0.0, min(marks, default=0.0) - 0.05)
+        ax.set(title=name, xlabel=f"test {metric} (threshold 0.5)", xlim=(lo, min(1.0, max(marks, default=1.0) + 0.05)))
+        ax.margins(y=0.3)
         ax.grid(alpha=0.3, axis="x")
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=6, loc="lower right")
