@@ -8,6 +8,7 @@
 
 from zoo._factory import (SCRATCH_PREPROCESS, create_model, get_spec, list_models, preprocess_of, register_model,
                           resolve)
+from zoo._export import load_pretrained, save_pretrained
 from zoo._inference import image_to_tensor, load_trained, save_trained, sliding_window
 from zoo._registry import Registry
 from zoo._specs import ModelSpec, Preprocess, Task, WeightsSpec
@@ -22,6 +23,6 @@ __all__ = [
     "Registry", "Task", "TransferMode", "UnknownNameError", "WeightsMismatchError", "WeightsSpec",
     "WeightsUnavailableError",
     "create_model", "extract_features", "fetch", "fit_head", "get_spec", "image_to_tensor", "list_models",
-    "load_trained", "make_head", "param_groups", "prepare", "preprocess_images", "preprocess_of", "register_model",
-    "resolve", "save_trained", "sliding_window", "train_mode",
+    "load_pretrained", "load_trained", "make_head", "param_groups", "prepare", "preprocess_images", "preprocess_of",
+    "register_model", "resolve", "save_pretrained", "save_trained", "sliding_window", "train_mode",
 ]

@@ -107,7 +107,13 @@ def create_model(
     `pretrained=True` loads the named (`arch.tag`) or default weights; a path (or `file:` URI) loads a local
     checkpoint. `num_classes` defaults to the checkpoint's; a different value gets a fresh head (logged).
     The returned model's `pretrained_cfg` carries medzoo's preprocessing for it (`preprocess_of(model)`).
+    `hf-hub:ORG/NAME[@revision]` loads a model folder written by `zoo.save_pretrained` (labels and preprocessing
+    included); the other arguments then do not apply.
     """
+    if name.startswith("hf-hub:"):
+        from zoo._export import load_pretrained
+
+        return load_pretrained(name, cache_dir)
     spec, named = resolve(name)
     weights: WeightsSpec | None = None
     sd: _weights.StateDict | None = None

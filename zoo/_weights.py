@@ -116,12 +116,17 @@ _OFFLINE = "offline mode (HF_HUB_OFFLINE/MEDZOO_OFFLINE is set) and the file is 
 
 
 def _fetch_hf(weights: WeightsSpec, cache_dir: Path | None) -> Path:
+    return hf_file(weights.source.removeprefix("hf-hub:"), weights.filename, weights.revision, cache_dir)
+
+
+def hf_file(repo_id: str, filename: str, revision: str | None, cache_dir: Path | None) -> Path:
+    """One file of a Hub repo: from the cache when it is there, else downloaded when allowed (`_NotFetched`
+    otherwise, with why)."""
     from huggingface_hub import constants, hf_hub_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 
-    repo_id = weights.source.removeprefix("hf-hub:")
-    where, file = hf_cache_dir(cache_dir), f"{repo_id}/{weights.filename}"
-    kwargs = dict(repo_id=repo_id, filename=weights.filename, revision=weights.revision, cache_dir=where)
+    where, file = hf_cache_dir(cache_dir), f"{repo_id}/{filename}"
+    kwargs = dict(repo_id=repo_id, filename=filename, revision=revision, cache_dir=where)
     try:  # the cache first: no network round trip when the file is there
         return Path(hf_hub_download(**kwargs, local_files_only=True))
     except LocalEntryNotFoundError:
