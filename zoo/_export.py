@@ -67,8 +67,9 @@ def _hub_files(repo: str, cache_dir: Path | str | None) -> Path:
         hf_file(repo_id, WEIGHTS_FILE, revision or None, cache)
     except _NotFetched as e:
         raise WeightsUnavailableError(
-            f"cannot load hf-hub:{repo}: {e.reason} ({e.file}, looked in {e.where}). Load it once online (or copy a Hugging Face cache folder that has it "
-            f"and point HF_HUB_CACHE at it), then work offline with HF_HUB_OFFLINE=1") from None
+            f"cannot load hf-hub:{repo}: {e.reason} ({e.file}, looked in {e.where}). Load it once online (or "
+            f"copy a Hugging Face cache folder that has it and point HF_HUB_CACHE at it), then work offline with "
+            f"HF_HUB_OFFLINE=1") from None
     return cfg.parent
 
 
