@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rich.console import Console
@@ -15,10 +16,12 @@ from rich.table import Table
 
 import zoo
 from zoo import MedzooError, ModelSpec, WeightsSpec
+from zoo._inference import SEGMENTATION_META
 
 if TYPE_CHECKING:
     from benchmarks.executors import Executor
     from benchmarks.results import Result
+    from benchmarks.suites import Cell
 
 out = Console()
 err = Console(stderr=True)
@@ -225,6 +228,10 @@ def _cmd_predict(args: argparse.Namespace) -> None:
         raise MedzooError(f"--truth gives {len(args.truth)} masks for {len(args.images)} images: one per image, "
                           f"in order")
     net, meta = zoo.load_trained(args.checkpoint)
+    if any(k not in meta for k in SEGMENTATION_META):
+        raise MedzooError(f"{args.checkpoint} is a {meta.get('task', 'classification')} model ({meta['arch']} trained "
+                          f"on {meta.get('trained_on', '?')}): `medzoo predict` segments images; export it with "
+                          f"`medzoo export` and load it with zoo.load_pretrained instead")
     net = net.to(args.device)
     threshold = meta["threshold"] if args.threshold is None else args.threshold
     out_dir = Path(args.out)
@@ -273,9 +280,8 @@ def _cmd_run(args: argparse.Namespace) -> None:
 
     from benchmarks.executors import Outcome
     from benchmarks.feature_cache import FeatureCache
-    from benchmarks.harness import run_cell
     from benchmarks.results import ResultStore
-    from benchmarks.suites import SUITES, Cell, select
+    from benchmarks.suites import SUITES, select
 
     suite = SUITES.get(args.suite)
     if args.executor == "ray" and args.device.startswith("cuda") and (args.gpus_per_cell <= 0 or args.device != "cuda"):
@@ -320,8 +326,9 @@ def _cmd_run(args: argparse.Namespace) -> None:
                         description=f"  {text}")
 
         # progress callbacks cannot travel to Ray workers: there the bar counts finished cells only
-        fn = partial(run_cell, data_dir=args.data_dir, device=args.device, store=store,
-                     cache=None if args.no_feature_cache else FeatureCache(),
+        sources = frozenset(c.init_from for c in suite.cells() + cells if c.init_from)
+        fn = partial(_run_keeping, keep=True if args.save_checkpoints else sources, data_dir=args.data_dir,
+                     device=args.device, store=store, cache=None if args.no_feature_cache else FeatureCache(),
                      **({"report": report} if executor.name == "local" else {}))
         held: dict[str, BaseFileLock] = {}
         deferred: list[Cell] = []
@@ -361,8 +368,9 @@ def _cmd_run(args: argparse.Namespace) -> None:
                     inner.clear()
                 bars.advance(cells_bar)
 
-        try:
-            collect(executor.map(fn, claimed(todo, wait=False)))
+        try:  # cells that start from another cell's model go after every cell that does not
+            for wave in ([c for c in todo if not c.init_from], [c for c in todo if c.init_from]):
+                collect(executor.map(fn, claimed(wave, wait=False)))
             if deferred:
                 waiting, deferred[:] = list(deferred), []
                 bars.console.print(f"{len(waiting)} cell(s) are being computed by another run on this store: "
@@ -375,6 +383,13 @@ def _cmd_run(args: argparse.Namespace) -> None:
     if failed:
         raise MedzooError(f"{len(failed)} of {len(todo)} cells failed: {'; '.join(failed)}. The board holds the rest; "
                           f"`medzoo run` again retries the failed cells")
+
+
+def _run_keeping(cell: Cell, keep: bool | frozenset[str], **kwargs: Any) -> Result:
+    """`run_cell`, keeping the model when asked to (`--save-checkpoints`) or when another cell starts from it."""
+    from benchmarks.harness import run_cell
+
+    return run_cell(cell, keep_model=keep is True or cell.key in keep, **kwargs)
 
 
 def _result_line(result: Result, label: str) -> str:
@@ -417,6 +432,23 @@ def _cmd_cache(args: argparse.Namespace) -> None:
         created = datetime.fromtimestamp(r["created"], timezone.utc).strftime("%Y-%m-%d %H:%M") if r["created"] else "?"
         table.add_row(r["arch"], r["dataset"], r["split"], str(r["input_size"]), r["shape"], f"{r['mb']:.2f}", created)
     out.print(table)
+
+
+def _cmd_export(args: argparse.Namespace) -> None:
+    from benchmarks.export import export
+
+    folder = export(args.source, args.out, repo=args.repo, results_dir=args.results_dir)
+    config = json.loads((folder / "config.json").read_text())
+    out.print(f"wrote {folder}: {config['architecture']}, {config['num_classes']} classes "
+              f"({', '.join(config['label_names'])}); load with zoo.load_pretrained('{folder}')", highlight=False)
+
+
+def _cmd_push(args: argparse.Namespace) -> None:
+    from benchmarks.export import push
+
+    with err.status(f"uploading {args.folder} to {args.repo}"):
+        url = push(args.folder, args.repo, token=args.token, private=args.private)
+    out.print(f"pushed {args.folder} → {url}", highlight=False)
 
 
 def _cmd_speed(args: argparse.Namespace) -> None:
@@ -532,6 +564,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--data-dir", help="dataset folder (default: $MEDZOO_DATA_DIR, then ~/.medmnist)")
     run.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     run.add_argument("--force", action="store_true", help="re-run cells that already have a result")
+    run.add_argument("--save-checkpoints", action="store_true",
+                     help="keep the best model of every finetune/scratch cell (outside git; the result JSON "
+                          "references it by path and sha256; `medzoo export` makes a Hub-style folder of it)")
     run.add_argument("--no-feature-cache", action="store_true",
                      help="compute frozen-backbone features afresh instead of reading/writing the feature cache")
     run.add_argument("--executor", choices=["local", "ray"], default="local",
@@ -563,6 +598,21 @@ def build_parser() -> argparse.ArgumentParser:
     ca.add_argument("pattern", nargs="?", default="*", help="clear: fnmatch on entry file names (default all)")
     ca.add_argument("--cache-dir", help="default $MEDZOO_CACHE_DIR/features or ~/.cache/medzoo/features")
     ca.set_defaults(func=_cmd_cache)
+    ex = sub.add_parser("export", help="write a kept model as a Hugging Face Hub-style folder with a model card")
+    ex.add_argument("source", help="a result JSON of a cell run with --save-checkpoints, or the .safetensors it names")
+    ex.add_argument("--out", required=True, help="folder to write (model.safetensors, config.json, README.md)")
+    ex.add_argument("--repo", help="ORG/NAME the card's loading example names (default: a placeholder ORG/NAME)")
+    ex.add_argument("--results-dir", default="leaderboards/results",
+                    help="store to look up a model file's result in (default %(default)s)")
+    ex.set_defaults(func=_cmd_export)
+
+    pu = sub.add_parser("push", help="upload an exported folder to the Hugging Face Hub (needs internet)")
+    pu.add_argument("folder", help="a folder written by `medzoo export`")
+    pu.add_argument("--repo", required=True, help="ORG/NAME on the Hub (created if missing)")
+    pu.add_argument("--token", help="Hub token (default: the one `hf auth login` stored, or $HF_TOKEN)")
+    pu.add_argument("--private", action="store_true", help="create the repo as private")
+    pu.set_defaults(func=_cmd_push)
+
     lb = sub.add_parser("leaderboard", help="generate boards from the results store, or --check the committed ones")
     lb.add_argument("--suite", help="one suite (default: every suite with results)")
     lb.add_argument("--check", action="store_true", help="exit non-zero if the committed .md/.csv differ")

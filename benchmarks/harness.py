@@ -32,6 +32,7 @@ from benchmarks.feature_cache import FeatureCache, FeatureKey, weights_hash
 from benchmarks.results import Result, ResultStore
 from benchmarks.suites import Cell, Policy, Protocol
 from zoo import MedzooError, TransferMode, WeightsUnavailableError
+from zoo._weights import verify_sha256
 
 Report = Callable[[str, int, int, str], None]
 """`report(kind, completed, total, text)`: kind is `epoch`, `batch` or `features`; the CLI turns it into bars."""
@@ -171,6 +172,20 @@ def _predict(net: nn.Module, data: _Split, transform: Callable[[torch.Tensor], t
     net.train(was)
     loss = float(_loss_fn(task)(logits, _targets(data.y, task)))
     return _probabilities(logits, task), loss
+
+
+def train_subset(data: _Split, n: int, task: Task) -> _Split:
+    """`n` training images, stratified by label (multi-label: plain random), drawn with a fixed seed: every seed and
+    every row of a suite sees the same images, so rows differ only in what they compare."""
+    from sklearn.model_selection import train_test_split
+
+    if n >= len(data.y):
+        return data
+    idx = np.arange(len(data.y))
+    keep, _ = train_test_split(idx, train_size=n, random_state=0,
+                               stratify=None if task is Task.MULTILABEL else data.y.ravel())
+    keep = np.sort(keep)
+    return _Split(np.asarray(data.x[keep]), data.y[keep])
 
 
 @dataclass
@@ -386,10 +401,13 @@ def run_cell(
     store: ResultStore | None = None,
     report: Report = _quiet,
     cache: FeatureCache | None = None,
+    keep_model: bool = False,
 ) -> Result:
     """Run `cell` and return its Result (`skipped` when its weights cannot be had, with the reason). With a
     `store`, training checkpoints every epoch and resumes from the last one; the caller writes the result. With a
-    feature `cache`, frozen-backbone features are read from it or computed once and put there."""
+    feature `cache`, frozen-backbone features are read from it or computed once and put there. `keep_model` (with a
+    `store`) keeps the best model of a cell that trains the backbone, referenced from the result by path and sha256;
+    a cell with `init_from` starts from the model its source cell kept in the same store."""
     dev = torch.device(device)
     prov = provenance(dev)
     t0 = time.perf_counter()
@@ -402,8 +420,17 @@ def run_cell(
     res = Resolution(cell.data_size, cell.policy, cell.input_size, max(cell.input_size, spec.min_size))
     seed_everything(cell.seed)
     try:
-        net = zoo.create_model(cell.model if cell.pretrained else cell.arch, pretrained=cell.pretrained,
-                               num_classes=ds.num_classes, in_chans=ds.n_channels)
+        if cell.init_from:
+            source = kept_model(store, cell.suite, cell.init_from)
+            net = zoo.create_model(cell.arch, pretrained=source.path, num_classes=ds.num_classes,
+                                   in_chans=ds.n_channels)
+            adapted = zoo.Preprocess(res.input_size, tuple(source.meta["mean"]), tuple(source.meta["std"]))
+            adapted = adapted.for_channels(ds.n_channels)  # the source's normalisation, on the target's channels
+            net.pretrained_cfg.update(mean=adapted.mean, std=adapted.std, source=f"medzoo:{cell.init_from}",
+                                      tag=cell.tag, sha256=source.sha256)
+        else:
+            net = zoo.create_model(cell.model if cell.pretrained else cell.arch, pretrained=cell.pretrained,
+                                   num_classes=ds.num_classes, in_chans=ds.n_channels)
     except WeightsUnavailableError as e:
         return Result(key=cell.key, suite=f"{cell.suite}@{cell.version}", cell=cell.config(), status="skipped",
                       reason=str(e), provenance=prov)
@@ -413,6 +440,8 @@ def run_cell(
     pre = zoo.SCRATCH_PREPROCESS.for_channels(ds.n_channels) if cell.mode is TransferMode.SCRATCH \
         else zoo.preprocess_of(net)
     data = {s: _Split(*ds.load(s, cell.data_size, data_dir)) for s in Split}
+    if cell.protocol.train_subset:
+        data[Split.TRAIN] = train_subset(data[Split.TRAIN], cell.protocol.train_subset, ds.task)
     y = {s: d.y for s, d in data.items()}
 
     def transform(b: torch.Tensor) -> torch.Tensor:
@@ -475,6 +504,19 @@ def run_cell(
         scores = {s: _predict(out.net, data[s], transform, ds.task, p.batch_size, dev)[0]
                   for s in (Split.VAL, Split.TEST)}
         training = _training(out)
+    model: dict[str, Any] = {"name": cell.model, "arch": spec.name, "family": spec.family, "tag": cell.tag,
+                             "source": net.pretrained_cfg.get("source"), "num_params": spec.num_params,
+                             "preprocessing": {"mean": list(pre.mean), "std": list(pre.std)}}
+    if cell.init_from:
+        model["init_sha256"] = net.pretrained_cfg["sha256"]
+    if keep_model and store is not None and cell.keeps_model:
+        path = store.model_path(cell)
+        meta = {"task": ds.task.value, "arch": spec.name, "num_classes": ds.num_classes, "in_chans": ds.n_channels,
+                "mean": list(pre.mean), "std": list(pre.std), "input_size": res.input_size,
+                "data_size": res.data_size, "policy": res.policy.value, "interpolation": res.interpolation,
+                "label_names": [ds.labels[str(i)] for i in range(ds.num_classes)], "trained_on": ds.name,
+                "cell": cell.key}
+        model["checkpoint"] = {"path": str(path), "sha256": zoo.save_trained(path, net, meta)}
     prov["duration_s"] = round(time.perf_counter() - t0, 2)
     return Result(
         key=cell.key, suite=f"{cell.suite}@{cell.version}", cell=cell.config(), status="ok",
@@ -483,11 +525,35 @@ def run_cell(
               "license": ds.license, "citation": ds.citation, "data_size": res.data_size, "policy": res.policy.value,
               "requested_size": res.requested_size, "input_size": res.input_size, "bumped_to_min_size": res.bumped,
               "interpolation": res.interpolation},
-        model={"name": cell.model, "arch": spec.name, "family": spec.family, "tag": cell.tag,
-               "source": net.pretrained_cfg.get("source"), "num_params": spec.num_params,
-               "preprocessing": {"mean": list(pre.mean), "std": list(pre.std)}},
-        provenance=prov, **_metrics(ds, y, scores, cell.seed),
+        model=model, provenance=prov, **_metrics(ds, y, scores, cell.seed),
     )
+
+
+@dataclass(frozen=True)
+class KeptModel:
+    path: Path
+    sha256: str
+    meta: dict[str, Any]
+
+
+def kept_model(store: ResultStore | None, suite: str, key: str) -> KeptModel:
+    """The model that cell `key` of `suite` kept in `store`, its sha256 verified; `WeightsUnavailableError` (the
+    dependent cell is skipped, and tried again by the next run) says what is missing and how to get it."""
+    if store is None:
+        raise WeightsUnavailableError(f"this cell starts from the model of cell {key}, which lives in a results store: "
+                                      f"run it through `medzoo run` (or pass store=)")
+    result = store.result(suite, key)
+    fix = f"run `medzoo run --suite {suite}` (source cells run first and keep their models)"
+    if result is None or result.status != "ok":
+        raise WeightsUnavailableError(f"source cell {key} has no result in {store.root}: {fix}")
+    ckpt = result.model.get("checkpoint")
+    if not ckpt or not Path(ckpt["path"]).is_file():
+        where = ckpt["path"] if ckpt else "nowhere (it ran without keeping its model)"
+        raise WeightsUnavailableError(f"source cell {key} kept no model file (looked at {where}): delete "
+                                      f"{store.root / suite / (key + '.json')} and {fix}")
+    path = Path(ckpt["path"])
+    verify_sha256(path, ckpt["sha256"])
+    return KeptModel(path, ckpt["sha256"], zoo.load_trained(path)[1])
 
 
 def _fresh_head(net: nn.Module) -> nn.Linear:

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from rich.table import Table
 
-from benchmarks import metrics, seg_leaderboard
+from benchmarks import metrics, seg_leaderboard, transfer_board
 from benchmarks.datasets import DATASETS
 from benchmarks.results import Result, ResultStore
 from benchmarks.suites import SUITES
@@ -242,7 +242,10 @@ def plot_png(store: ResultStore, suite: str, b: pd.DataFrame | None = None) -> b
 
 
 def _kind(suite: str) -> ModuleType:
-    """The module that builds `suite`'s board: this one, or `seg_leaderboard` for segmentation suites."""
+    """The module that builds `suite`'s board: this one, `seg_leaderboard` for segmentation suites, or
+    `transfer_board` for a transfer matrix."""
+    if transfer_board.is_transfer_matrix(suite):
+        return transfer_board
     return seg_leaderboard if seg_leaderboard.is_segmentation(suite) else sys.modules[__name__]
 
 
@@ -276,8 +279,8 @@ def check(store: ResultStore, suite: str, out_dir: Path | str) -> list[str]:
 
 def rich_table(store: ResultStore, suite: str, b: pd.DataFrame | None = None) -> Table:
     """The board for a terminal: the columns a reader ranks by (the .md has the rest)."""
-    if seg_leaderboard.is_segmentation(suite):
-        return seg_leaderboard.rich_table(store, suite, b)
+    if _kind(suite) is not sys.modules[__name__]:
+        return _kind(suite).rich_table(store, suite, b)  # type: ignore[no-any-return]
     b = board(store, suite) if b is None else b
     multi_seed = bool((b["seeds"] > 1).any()) if not b.empty else False
     table = Table(title=f"{SUITES.get(suite).id} — test AUC; equal ranks: not significantly different")

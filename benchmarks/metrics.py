@@ -223,7 +223,9 @@ def choose_threshold(y_true_val: ArrayLike, y_score_val: ArrayLike) -> float:
     if np.unique(y).size < 2:
         raise ValueError("choose_threshold needs both classes in y_true_val")
     fpr, tpr, thresholds = roc_curve(y, s[:, 1], drop_intermediate=False)
-    return float(thresholds[np.argmax(tpr - fpr)])
+    # the curve starts at threshold +inf (nothing positive): a model no better than chance on validation would pick
+    # it, and inf is no score from the data (nor valid JSON); the highest real score stands in for it
+    return float(thresholds[1 + np.argmax(tpr[1:] - fpr[1:])])
 
 
 # --- bootstrap -------------------------------------------------------------------------------------------------
@@ -344,3 +346,27 @@ def paired_bootstrap(y_true: ArrayLike, score_a: ArrayLike, score_b: ArrayLike, 
     tail = min(np.count_nonzero(deltas <= 0), np.count_nonzero(deltas >= 0))
     p_value = min(1.0, 2 * (tail + 1) / (n_resamples + 1))
     return PairedBootstrap(metric, float(delta), float(low), float(high), float(p_value))
+
+
+def paired_bootstrap_seeds(y_true: ArrayLike, scores_a: list[ArrayLike], scores_b: list[ArrayLike], task: Task | str,
+                           metric: str = "auc", n_resamples: int = 1000, seed: int = 0,
+                           alpha: float = 0.05) -> PairedBootstrap:
+    """`paired_bootstrap` for rows run with several seeds: delta = mean over A's seeds − mean over B's seeds; each
+    resample draws the same test rows for every run of both, so the CI covers test-set sampling of the seed-mean
+    difference (seed-to-seed spread is reported separately, as std)."""
+    if not scores_a or not scores_b:
+        raise ValueError("each side needs the scores of at least one run")
+    _check_metric(metric, Task(task), None)
+    _check_resampling(n_resamples, alpha)
+    prepared = [[_prepare(y_true, s, task) for s in side] for side in (scores_a, scores_b)]
+    y, _, task = prepared[0][0]
+    fn = _METRIC_FNS[metric]
+    delta = (np.mean([fn(y, s, task, None) for _, s, _ in prepared[0]])
+             - np.mean([fn(y, s, task, None) for _, s, _ in prepared[1]]))
+    idx = _resample(y, task, n_resamples, np.random.default_rng(seed))
+    a, b = (np.mean([_metric_over(y, s, task, metric, idx, None) for _, s, _ in side], axis=0) for side in prepared)
+    deltas = a - b
+    low, high = np.quantile(deltas, [alpha / 2, 1 - alpha / 2])
+    tail = min(np.count_nonzero(deltas <= 0), np.count_nonzero(deltas >= 0))
+    return PairedBootstrap(metric, float(delta), float(low), float(high),
+                           float(min(1.0, 2 * (tail + 1) / (n_resamples + 1))))

@@ -91,6 +91,11 @@ class ResultStore:
         self.clear_checkpoint(cell)
         return path
 
+    def result(self, suite: str, key: str) -> Result | None:
+        """The stored result of cell `key` of `suite`, or None."""
+        p = self.root / suite / f"{key}.json"
+        return Result.from_json(p.read_text()) if p.is_file() else None
+
     def results(self, suite: str | None = None) -> Iterator[Result]:
         """Every stored result (of `suite`), in file-name order; a file that does not parse is an error."""
         folders = [self.root / suite] if suite else sorted(
@@ -129,7 +134,8 @@ class ResultStore:
             return None
 
     def model_path(self, cell: Cell) -> Path:
-        """Where a trained segmentation model is kept (safetensors; read by `medzoo predict`)."""
+        """Where a cell's trained model is kept (safetensors with medzoo metadata: `medzoo predict`, `medzoo export`,
+        and the cells that start from it read it)."""
         return self.ckpt_root / "models" / f"{cell.key}.safetensors"
 
     def clear_checkpoint(self, cell: Cell) -> None:

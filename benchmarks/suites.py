@@ -50,6 +50,8 @@ class Protocol:
     backbone_lr_scale: float = 1.0
     head: str = "logistic"  # scikit-learn head of `features` cells
     time_budget_s: float | None = None  # training stops at the first epoch end past this (recorded)
+    train_subset: int | None = None  # train on this many training images (a stratified subset, the same for every
+    # seed and row: the low-data regime where transfer matters); validation and test stay whole
 
     def __post_init__(self) -> None:
         if self.optimizer not in ("adam", "adamw", "sgd"):
@@ -59,6 +61,8 @@ class Protocol:
         if self.monitor not in ("val_auc", "val_loss", "val_dice"):
             raise ValueError(f"unknown monitor {self.monitor!r}: val_auc, val_dice or val_loss")
         object.__setattr__(self, "milestones", tuple(self.milestones))
+        if self.train_subset is not None and self.train_subset < 2:
+            raise ValueError(f"train_subset must be at least 2 images, got {self.train_subset}")
 
 
 @dataclass(frozen=True)
@@ -100,6 +104,7 @@ class Cell:
     seed: int
     protocol: Protocol
     overrides: tuple[tuple[str, Any], ...] = ()  # command-line changes to the suite, recorded in the result
+    init_from: str = ""  # key of a cell of the same suite whose kept model initialises this one (`arch.<dataset>`)
 
     @property
     def arch(self) -> str:
@@ -113,12 +118,21 @@ class Cell:
     def pretrained(self) -> bool:
         return self.tag != "random"
 
+    @property
+    def keeps_model(self) -> bool:
+        """Only cells that train the backbone have a model worth keeping (and exporting)."""
+        return self.mode in (TransferMode.FINETUNE, TransferMode.SCRATCH)
+
     def config(self) -> dict[str, Any]:
         """Everything that decides the cell's numbers, as plain JSON data."""
         d = asdict(self)
         d["policy"], d["mode"] = self.policy.value, self.mode.value
         d["protocol"]["milestones"] = list(self.protocol.milestones)
         d["overrides"] = [list(o) for o in self.overrides]
+        if not self.init_from:  # absent, not empty: the keys of cells that start from no other cell stay as they were
+            del d["init_from"]
+        if self.protocol.train_subset is None:  # likewise for cells that train on the whole training split
+            del d["protocol"]["train_subset"]
         return d
 
     @property
@@ -156,13 +170,78 @@ class Grid:
     input_size: int | None = None  # None: the data size
     protocol: Protocol = field(default_factory=Protocol)
 
+    def cells(self, suite: Suite) -> list[Cell]:
+        return [
+            Cell(suite=suite.name, version=suite.version, model=m, dataset=d, data_size=s, policy=self.policy,
+                 input_size=self.input_size or s, mode=TransferMode(mode), seed=seed, protocol=self.protocol)
+            for m, d, s, mode, seed in product(self.models, self.datasets, self.data_sizes, self.modes, self.seeds)
+        ]
+
+
+@dataclass(frozen=True)
+class TransferGrid:
+    """Medical source → medical target transfer for one architecture.
+
+    Each dataset is a source: the seed-0 model trained on it (from scratch, or fine-tuned from `imagenet` weights when
+    the architecture has them) is kept, and initialises `arch.<source>` cells on every other dataset, in `features`
+    and `finetune` mode (the diagonal is left out). The baselines on each target are the same grid's `arch.random`
+    cells (`scratch`, and random-weight `features`) and, with `imagenet`, the ImageNet cells. Sources train under
+    `source_protocol` (e.g. on the whole source split while targets get a `train_subset`); without one they are the
+    baselines' seed-0 cells, so nothing is trained twice. Channels are adapted by the zoo (3→1 sum, 1→3 replicate/3).
+    """
+
+    arch: str
+    datasets: tuple[str, ...]
+    imagenet: str | None = None  # the architecture's ImageNet weights tag, if it has one
+    seeds: tuple[int, ...] = (0,)
+    data_size: int = 28
+    policy: Policy = Policy.NATIVE
+    input_size: int | None = None
+    protocol: Protocol = field(default_factory=Protocol)  # every training run on a target
+    source_protocol: Protocol | None = None  # how sources are trained; None: as targets (sources = seed-0 baselines)
+
+    @property
+    def data_sizes(self) -> tuple[int, ...]:
+        return (self.data_size,)
+
+    def sources(self, suite: Suite) -> dict[str, Cell]:
+        """Dataset → the cell whose kept model is the source backbone (seed 0)."""
+        model, mode = (f"{self.arch}.{self.imagenet}", TransferMode.FINETUNE) if self.imagenet else \
+            (f"{self.arch}.random", TransferMode.SCRATCH)
+        return {d: self._cell(suite, model, d, mode, 0, self.source_protocol or self.protocol) for d in self.datasets}
+
+    def _cell(self, suite: Suite, model: str, dataset: str, mode: TransferMode, seed: int, protocol: Protocol,
+              init_from: str = "") -> Cell:
+        return Cell(suite=suite.name, version=suite.version, model=model, dataset=dataset, data_size=self.data_size,
+                    policy=self.policy, input_size=self.input_size or self.data_size, mode=mode, seed=seed,
+                    protocol=protocol, init_from=init_from)
+
+    def cells(self, suite: Suite) -> list[Cell]:
+        def cell(model: str, dataset: str, mode: TransferMode, seed: int, init_from: str = "") -> Cell:
+            return self._cell(suite, model, dataset, mode, seed, self.protocol, init_from)
+
+        sources = self.sources(suite)
+        baselines = [(f"{self.arch}.random", TransferMode.SCRATCH), (f"{self.arch}.random", TransferMode.FEATURES)]
+        if self.imagenet:
+            baselines += [(f"{self.arch}.{self.imagenet}", m) for m in (TransferMode.FINETUNE, TransferMode.FEATURES)]
+        out = {c.key: c for c in sources.values()}  # sources first: the transfer cells need their models
+        for target, seed in product(self.datasets, self.seeds):
+            for model, mode in baselines:
+                out.setdefault(cell(model, target, mode, seed).key, cell(model, target, mode, seed))
+            for source in self.datasets:
+                if source != target:
+                    for mode in (TransferMode.FEATURES, TransferMode.FINETUNE):
+                        c = cell(f"{self.arch}.{source}", target, mode, seed, sources[source].key)
+                        out[c.key] = c
+        return list(out.values())
+
 
 @dataclass(frozen=True)
 class Suite:
     name: str
     version: str
     description: str
-    grids: tuple[Grid, ...]
+    grids: tuple[Grid | TransferGrid, ...]
     minutes: str = ""  # what a full run costs, measured (for `medzoo ls suites`)
 
     @property
@@ -170,12 +249,7 @@ class Suite:
         return f"{self.name}@{self.version}"
 
     def cells(self) -> list[Cell]:
-        return [
-            Cell(suite=self.name, version=self.version, model=m, dataset=d, data_size=s, policy=g.policy,
-                 input_size=g.input_size or s, mode=TransferMode(mode), seed=seed, protocol=g.protocol)
-            for g in self.grids
-            for m, d, s, mode, seed in product(g.models, g.datasets, g.data_sizes, g.modes, g.seeds)
-        ]
+        return [c for g in self.grids for c in g.cells(self)]
 
 
 SUITES: Registry[Suite] = Registry("suite")
@@ -242,6 +316,29 @@ SUITES.add(Suite(
 ))
 
 
+# --- transfer-matrix: does pretraining on one medical dataset help another? ------------------------------------
+_MATRIX_DATA = ("breastmnist", "pneumoniamnist", "retinamnist")
+_MATRIX = Protocol(epochs=10, batch_size=32, optimizer="adam", lr=1e-3, schedule="cosine", monitor="val_auc",
+                   train_subset=500)
+_MATRIX_SOURCE = replace(_MATRIX, epochs=5, train_subset=None)
+SUITES.add(Suite(
+    name="transfer-matrix", version="1",
+    description="Medical source → medical target transfer among BreastMNIST, PneumoniaMNIST and RetinaMNIST: a "
+                "backbone trained on the source (CIFAR-stem ResNet-18 from scratch at 28 px; EfficientNet-Lite0 "
+                "fine-tuned from ImageNet at 64 px) transferred to each other dataset as frozen features (logistic "
+                "head) and by fine-tuning, against the target from scratch / random features and from ImageNet. "
+                "Low-data targets: each target trains on a fixed stratified subset of 500 of its training images "
+                "(validation and test splits whole); sources train on their whole training split. Adam 1e-3, cosine, "
+                "batch 32, best validation AUC; targets 10 epochs, 3 seeds; sources 5 epochs, seed 0.",
+    minutes="~70 on a 2-core CPU",
+    grids=tuple(TransferGrid(arch=arch, imagenet=imagenet, datasets=_MATRIX_DATA, seeds=(0, 1, 2), data_size=28,
+                             policy=policy, input_size=size, protocol=_MATRIX, source_protocol=_MATRIX_SOURCE)
+                for arch, imagenet, policy, size in (
+                    ("resnet18_28", None, Policy.NATIVE, 28),
+                    ("tf_efficientnet_lite0", "pypi_in1k", Policy.RESIZE_BICUBIC, 64))),
+))
+
+
 # --- segmentation: U-Nets on retinal vessels and EM membranes ----------------------------------------------------
 _SEG = SegProtocol(epochs=60, batch_size=8, optimizer="adam", lr=1e-3, schedule="cosine", monitor="val_loss",
                    patience=15, time_budget_s=3000, patch_size=96, patches_per_epoch=512, val_patches=128,
@@ -302,6 +399,8 @@ def select(
         cells = [c for c in cells if c.size in sizes]
     if seeds is not None:
         cells = [replace(c, seed=s) for c in {(replace(c, seed=0)): None for c in cells} for s in seeds]
+    every = {c.key: c for c in suite.cells()}  # a transfer cell brings the source cell whose model it starts from
+    cells = list({c.key: c for c in [every[c.init_from] for c in cells if c.init_from in every] + cells}.values())
     changes = {k: v for k, v in protocol_overrides.items() if v is not None}
     for k, v in changes.items():
         if k not in OVERRIDABLE:
@@ -309,7 +408,9 @@ def select(
         if v <= 0:
             raise ValueError(f"{k} must be positive, got {v}")
     if changes:  # training overrides do not touch `features` cells: they would only re-run them under a new key
-        cells = [c if c.mode is TransferMode.FEATURES else
-                 replace(c, protocol=replace(c.protocol, **changes), overrides=tuple(sorted(changes.items())))
-                 for c in cells]
+        changed = {c.key: c if c.mode is TransferMode.FEATURES else
+                   replace(c, protocol=replace(c.protocol, **changes), overrides=tuple(sorted(changes.items())))
+                   for c in cells}
+        renamed = {k: c.key for k, c in changed.items()}  # keys computed before any `init_from` is rewritten
+        cells = [replace(c, init_from=renamed.get(c.init_from, c.init_from)) for c in changed.values()]
     return cells

@@ -170,6 +170,16 @@ def test_choose_threshold_youden() -> None:
     assert choose_threshold(y, binary_scores([0.1, 0.4, 0.35, 0.8])) == pytest.approx(0.8)
 
 
+def test_choose_threshold_of_a_chance_model_is_a_real_score() -> None:
+    """Validation scores that rank every negative above every positive: no threshold beats J = 0, which "nothing
+    positive" (ROC threshold +inf) and "everything positive" share; the real score wins, so results stay finite
+    (valid JSON)."""
+    y = np.array([0, 0, 1, 1])
+    s = binary_scores([0.9, 0.8, 0.2, 0.1])
+    t = choose_threshold(y, s)
+    assert t == pytest.approx(0.1) and np.isfinite(evaluate(y, s, "binary", threshold=t)["threshold"])
+
+
 # --- input checking --------------------------------------------------------------------------------------------
 
 

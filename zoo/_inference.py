@@ -1,8 +1,8 @@
 """Whole-image segmentation by sliding window, and trained-model files that `medzoo predict` reads back.
 
 A trained model is one safetensors file: the state dict plus a `medzoo` metadata entry (JSON: architecture,
-channels, normalisation, patch size, overlap, threshold, what it was trained on), so a prediction needs nothing
-but the file — no pickle, nothing executed on load.
+channels, normalisation, what it was trained on; segmentation models also patch size, overlap and threshold), so a
+prediction or an export needs nothing but the file — no pickle, nothing executed on load.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from zoo._factory import create_model
 from zoo.errors import InputShapeError, MedzooError
 
 META_KEY = "medzoo"
-REQUIRED_META = ("arch", "num_classes", "in_chans", "mean", "std", "patch_size", "overlap", "threshold")
+REQUIRED_META = ("arch", "num_classes", "in_chans", "mean", "std")
+SEGMENTATION_META = ("patch_size", "overlap", "threshold")  # what `medzoo predict` needs besides
 
 
 def image_to_tensor(image: np.ndarray, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:

@@ -1,0 +1,184 @@
+"""`medzoo export` and `medzoo push`: a model the harness kept becomes a Hugging Face Hub-style folder
+(`model.safetensors`, timm-style `config.json`, a `README.md` model card written from its result), which
+`zoo.create_model("hf-hub:ORG/NAME")` — and plain timm, for timm-native architectures — loads back.
+
+The card is generated from the result JSON (dataset, license, citation, suite@version, protocol, test metrics with
+95% CIs, seed, training time), so it says only what the harness measured.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import timm
+
+import zoo
+from benchmarks.datasets import DATASETS
+from benchmarks.results import RESULTS_DIR, Result
+from zoo import MedzooError
+from zoo._weights import offline, unreachable, verify_sha256
+
+CARD_LICENSES = {"CC BY 4.0": "cc-by-4.0", "CC BY-NC 4.0": "cc-by-nc-4.0"}
+
+
+def _result_for(checkpoint: Path, meta: dict[str, Any], results_dir: Path) -> Result | None:
+    """The stored result of the cell that kept `checkpoint` (its key is in the file's metadata), if any."""
+    key = meta.get("cell")
+    if not key:
+        return None
+    for path in sorted(results_dir.glob(f"*/{key}.json")):
+        result = Result.from_json(path.read_text())
+        if Path(result.model.get("checkpoint", {}).get("path", "")) == checkpoint:
+            return result
+    return None
+
+
+def resolve(source: Path | str, results_dir: Path | str = RESULTS_DIR) -> tuple[Path, Result | None]:
+    """A result JSON or a kept model file → (the model file, sha256-verified when a result names it; its result)."""
+    path = Path(source)
+    if not path.is_file():
+        raise MedzooError(f"{path} not found: give a result JSON (leaderboards/results/<suite>/<cell>.json) of a "
+                          f"finetune/scratch cell run with --save-checkpoints, or the .safetensors file it names")
+    if path.suffix != ".json":
+        return path, _result_for(path.resolve(), zoo.load_trained(path)[1], Path(results_dir))
+    try:
+        result = Result.from_json(path.read_text())
+    except (json.JSONDecodeError, TypeError) as e:
+        raise MedzooError(f"{path} is not a medzoo result ({e})") from None
+    ckpt = result.model.get("checkpoint")
+    if result.status != "ok" or not ckpt:
+        raise MedzooError(f"{path}: cell {result.key} kept no model ({result.status}). Re-run it with `medzoo run "
+                          f"--suite {result.suite.split('@')[0]} --force --save-checkpoints` (finetune/scratch cells)")
+    model_path = Path(ckpt["path"])
+    if not model_path.is_file():
+        raise MedzooError(f"{path}: the model it kept, {model_path}, is not on this machine (kept models live outside "
+                          f"git, in the store's checkpoint folder). Re-run the cell with --save-checkpoints here")
+    verify_sha256(model_path, ckpt["sha256"])
+    return model_path, result
+
+
+def _fmt_metrics(result: Result) -> list[str]:
+    rows = ["| metric | test | 95% CI |", "|---|---:|---|"]
+    for name, value in sorted(result.metrics.items()):
+        if isinstance(value, float) and name not in ("n_pixels", "prevalence"):
+            ci = result.ci.get(name)
+            rows.append(f"| {name} | {value:.4f} | {f'[{ci[0]:.4f}, {ci[1]:.4f}]' if ci else '–'} |")
+    return rows
+
+
+def model_card(meta: dict[str, Any], result: Result | None, repo: str | None = None) -> str:
+    """A Hub model card (YAML front matter + markdown) from the kept model's metadata and its result."""
+    ds = DATASETS.get(meta["trained_on"]) if meta.get("trained_on") in DATASETS else None
+    arch, timm_native = meta["arch"], meta["arch"] in timm.list_models(meta["arch"])
+    license_ = CARD_LICENSES.get(ds.license, "other") if ds else "other"
+    name = repo or "ORG/NAME"
+    front = ["---", f"license: {license_}", f"library_name: {'timm' if timm_native else 'medzoo'}",
+             f"pipeline_tag: {'image-segmentation' if meta.get('task') == 'segmentation' else 'image-classification'}",
+             "tags:", "- medical-imaging", "- medzoo", f"- {arch}"] + ([f"- {ds.name}"] if ds else []) + ["---", ""]
+    lines = [f"# {arch} trained on {meta.get('trained_on', 'unknown data')} (medzoo)", "",
+             "> **Research and benchmarking only — not a medical device.** This model is not validated for "
+             "diagnosis, treatment or any clinical decision, and must not be used for them.", "",
+             "## Model", "",
+             f"- architecture: `{arch}` ({zoo.get_spec(arch).paper}), {meta['in_chans']} input channel(s), "
+             f"{meta['num_classes']} output(s)",
+             f"- labels: {', '.join(f'{i} = {n}' for i, n in enumerate(meta['label_names']))}"
+             if meta.get("label_names") else "- output: one logit per pixel (sigmoid = positive-class probability)",
+             f"- input: {meta.get('input_size', meta.get('patch_size'))} px, normalised as (x/255 − mean) / std with "
+             f"mean {meta['mean']}, std {meta['std']}"
+             + (f"; stored {meta['data_size']} px images, policy `{meta['policy']}`" if meta.get("policy") else ""),
+             f"- kept by `medzoo run` from cell `{meta.get('cell', '?')}`", ""]
+    if ds:
+        lines += ["## Training data", "", f"- {ds.name}: {ds.description}", f"- license: {ds.license}",
+                  f"- cite: {ds.citation}", ""]
+    if result is not None:
+        cell, p = result.cell, result.cell["protocol"]
+        tr = result.training
+        lines += ["## How it was trained", "",
+                  f"- suite `{result.suite}`, mode `{cell['mode']}`, seed {cell['seed']}"
+                  + (f", initialised from cell `{cell['init_from']}`" if cell.get("init_from") else ""),
+                  f"- protocol: {p['optimizer']} lr {p['lr']:g}, weight decay {p['weight_decay']:g}, {p['schedule']} "
+                  f"schedule, up to {p['epochs']} epochs, batch {p['batch_size']}, best epoch by {p['monitor']}"
+                  + (f", early stopping patience {p['patience']}" if p.get("patience") else "")
+                  + (", flips/rotations" if p.get("augment") else ""),
+                  f"- trained {tr.get('epochs_run', '?')} epochs (best epoch {tr.get('best_epoch', '?')}; stop: "
+                  f"{tr.get('stop_reason', '?')}) in {result.provenance.get('duration_s', 0) / 60:.1f} min on "
+                  f"{result.provenance.get('device', '?')} ({result.provenance.get('cpu', '?')}), torch "
+                  f"{result.provenance.get('packages', {}).get('torch', '?')}, medzoo git "
+                  f"{(result.provenance.get('git', {}).get('sha') or '?')[:10]}",
+                  f"- data splits (images): {', '.join(f'{k} {v}' for k, v in result.n.items())}; the test split was "
+                  f"never used for training or model selection", "",
+                  "## Test results", "", *_fmt_metrics(result), "",
+                  "CIs: stratified bootstrap of the test set (1000 resamples)." if result.ci else "", ""]
+    else:
+        lines += ["## Test results", "", "No medzoo result was found for this file, so this card reports none: "
+                  "export from the result JSON to include them.", ""]
+    load = [f'model = zoo.create_model("hf-hub:{name}")  # labels: model.pretrained_cfg["label_names"]']
+    if timm_native:
+        load += ["", "import timm", f'model = timm.create_model("hf-hub:{name}", pretrained=True)']
+    lines += ["## How to use", "", "```python", "import zoo  # pip install medzoo", *load, "```", "",
+              "## Citation", "",
+              f"Cite the dataset above, the architecture's paper, and medzoo (version {_version()}): The medzoo "
+              f"developers, *medzoo: an open benchmark and model zoo for medical image classification and "
+              f"segmentation* (see CITATION.cff in the medzoo repository).", ""]
+    return "\n".join(front + lines)
+
+
+def _version() -> str:
+    try:
+        return metadata.version("medzoo")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def export(source: Path | str, out_dir: Path | str, repo: str | None = None,
+           results_dir: Path | str = RESULTS_DIR) -> Path:
+    """Write the Hub-style folder of a kept model (a result JSON or the model file itself); returns the folder."""
+    path, result = resolve(source, results_dir)
+    net, meta = zoo.load_trained(path)
+    size = int(meta.get("input_size") or meta.get("patch_size") or zoo.get_spec(meta["arch"]).default_size)
+    net.pretrained_cfg.update(input_size=(int(meta["in_chans"]), size, size), mean=tuple(meta["mean"]),
+                              std=tuple(meta["std"]), interpolation=meta.get("interpolation") or "bicubic",
+                              crop_pct=1.0)
+    facts = {k: meta[k] for k in ("task", "trained_on", "cell", "data_size", "policy", "threshold", "patch_size",
+                                  "overlap") if k in meta}
+    if result is not None:
+        facts |= {"suite": result.suite, "metrics": result.metrics, "ci": result.ci}
+    return zoo.save_pretrained(net, out_dir, label_names=meta.get("label_names"), card=model_card(meta, result, repo),
+                               medzoo=facts)
+
+
+def push(folder: Path | str, repo: str, token: str | None = None, private: bool = False,
+         endpoint: str | None = None) -> str:
+    """Upload an exported folder to the Hub repo `repo` (created if missing); returns the commit URL. Offline, or
+    with the Hub unreachable, it fails at once with what to do."""
+    folder = Path(folder)
+    missing = [f for f in ("model.safetensors", "config.json", "README.md") if not (folder / f).is_file()]
+    if missing:
+        raise MedzooError(f"{folder} is not an exported model folder (missing {', '.join(missing)}): run "
+                          f"`medzoo export RESULT --out {folder}` first")
+    endpoint = endpoint or os.environ.get("HF_ENDPOINT") or "https://huggingface.co"
+    if offline():
+        raise MedzooError("offline mode (HF_HUB_OFFLINE/MEDZOO_OFFLINE is set): push needs the network. Unset it "
+                          f"on a machine with internet, or copy {folder} there and push from it")
+    url = urlparse(endpoint)
+    why = unreachable(url.hostname or "", url.port or (443 if url.scheme == "https" else 80))
+    if why:
+        raise MedzooError(f"cannot reach the Hub ({why}): push from a machine with internet access (the folder "
+                          f"{folder} is complete and can be copied there)")
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    api = HfApi(endpoint=endpoint, token=token)
+    try:
+        api.create_repo(repo, repo_type="model", private=private, exist_ok=True)
+        info = api.upload_folder(folder_path=str(folder), repo_id=repo, repo_type="model",
+                                 commit_message="Upload model exported by medzoo")
+    except HfHubHTTPError as e:
+        raise MedzooError(f"the Hub refused the upload to {repo}: {str(e).splitlines()[0]} (log in with `hf auth "
+                          f"login` or pass --token, and check that you may write to {repo})") from None
+    return str(info.commit_url)

@@ -1,0 +1,249 @@
+"""The transfer-matrix board: for each architecture and transfer mode, rows = where the backbone came from (`none`,
+`imagenet`, or a medical source dataset), columns = target dataset; each cell is the target's test AUC (mean ± std
+over seeds) and its difference from training the target from scratch, with a paired-bootstrap 95% CI.
+
+Pure functions of the results store, like `leaderboard` (which dispatches here for suites made of TransferGrids).
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+from rich.table import Table
+
+from benchmarks import metrics
+from benchmarks.datasets import DATASETS
+from benchmarks.results import Result, ResultStore
+from benchmarks.suites import SUITES, TransferGrid
+
+NOTICE = ("> **Research and benchmarking only — not a medical device.** Nothing here is validated for diagnosis, "
+          "treatment or any clinical decision.")
+COLUMNS = ["arch", "mode", "source", "target", "seeds", "auc_mean", "auc_std", "delta", "delta_ci_low",
+           "delta_ci_high", "p_value", "scratch_auc_mean"]
+MODES = ("features", "finetune")
+
+
+def is_transfer_matrix(suite: str) -> bool:
+    grids = SUITES.get(suite).grids
+    return bool(grids) and all(isinstance(g, TransferGrid) for g in grids)
+
+
+def _row_of(r: Result, grid: TransferGrid) -> tuple[str, str] | None:
+    """(source row, mode column) of a result, or None for the scratch reference (it is the Δ baseline)."""
+    tag, mode = r.cell["model"].partition(".")[2], r.cell["mode"]
+    if mode == "scratch":
+        return None
+    source = "none" if tag == "random" else "imagenet" if tag == grid.imagenet else tag
+    return source, mode
+
+
+def _ok(store: ResultStore, suite: str) -> tuple[list[Result], list[Result]]:
+    version = f"{suite}@{SUITES.get(suite).version}"
+    ok, other = [], []
+    for r in store.results(suite):
+        if r.suite == version:
+            (ok if r.status == "ok" else other).append(r)
+    return ok, other
+
+
+def _split(ok: list[Result], suite: str, grid: TransferGrid) -> tuple[list[Result], list[Result]]:
+    """The grid's target-protocol results and its source results (cells as the suite defines them now; a run with
+    overridden settings is a different cell and stays off the matrix)."""
+    spec = SUITES.get(suite)
+    targets = {c.key for c in grid.cells(spec) if c.protocol == grid.protocol}
+    sources = {c.key for c in grid.sources(spec).values()}
+    return [r for r in ok if r.key in targets], [r for r in ok if r.key in sources]
+
+
+def _scores(results: list[Result]) -> list[np.ndarray]:
+    return [np.asarray(r.test_scores) for r in sorted(results, key=lambda r: r.cell["seed"])]
+
+
+def board(store: ResultStore, suite: str) -> pd.DataFrame:
+    """One row per (arch, mode, source, target) that has results; Δ against `arch.random` scratch on the target."""
+    ok, _ = _ok(store, suite)
+    rows = []
+    for grid in SUITES.get(suite).grids:
+        assert isinstance(grid, TransferGrid)
+        mine, _ = _split(ok, suite, grid)
+        for target in grid.datasets:
+            on_target = [r for r in mine if r.cell["dataset"] == target]
+            scratch = [r for r in on_target if r.cell["mode"] == "scratch"]
+            groups: dict[tuple[str, str], list[Result]] = {}
+            for r in on_target:
+                where = _row_of(r, grid)
+                if where is not None:
+                    groups.setdefault(where, []).append(r)
+            for (source, mode), results in groups.items():
+                auc = [r.metrics["auc"] for r in results]
+                row = {"arch": grid.arch, "mode": mode, "source": source, "target": target, "seeds": len(auc),
+                       "auc_mean": float(np.mean(auc)), "auc_std": float(np.std(auc, ddof=1)) if len(auc) > 1 else 0.0,
+                       "delta": np.nan, "delta_ci_low": np.nan, "delta_ci_high": np.nan, "p_value": np.nan,
+                       "scratch_auc_mean": np.nan}
+                if scratch:
+                    test = metrics.paired_bootstrap_seeds(results[0].test_labels, _scores(results), _scores(scratch),
+                                                          results[0].data["task"])
+                    row |= {"delta": test.delta, "delta_ci_low": test.ci_low, "delta_ci_high": test.ci_high,
+                            "p_value": test.p_value,
+                            "scratch_auc_mean": float(np.mean([r.metrics["auc"] for r in scratch]))}
+                rows.append(row)
+    if not rows:
+        return pd.DataFrame(columns=COLUMNS)
+    order = {"none": 0, "imagenet": 1}
+    out = pd.DataFrame(rows)
+    out["_o"] = out["source"].map(lambda s: order.get(s, 2))
+    return out.sort_values(["arch", "mode", "_o", "source", "target"]).drop(columns="_o")[COLUMNS].reset_index(
+        drop=True)
+
+
+def _cell_text(r: pd.Series | None, md: bool = True) -> str:
+    if r is None:
+        return "—"
+    text = f"{r.auc_mean:.3f} ± {r.auc_std:.3f}"
+    if not np.isnan(r.delta):
+        mark = "**" if md and (r.delta_ci_low > 0 or r.delta_ci_high < 0) else ""
+        text += f"{'<br>' if md else ' '}{mark}Δ {r.delta:+.3f} [{r.delta_ci_low:+.3f}, {r.delta_ci_high:+.3f}]{mark}"
+    return text
+
+
+def _protocol_text(results: list[Result]) -> str:
+    trained = next((r for r in results if r.cell["mode"] != "features"), None)
+    if trained is None:
+        return ""
+    p = trained.cell["protocol"]
+    return (f"{p['optimizer']} {p['lr']:g}, {p['schedule']}, {p['epochs']} epochs, batch {p['batch_size']}, best "
+            f"{p['monitor'].replace('_', ' ')}")
+
+
+def markdown(store: ResultStore, suite: str, b: pd.DataFrame | None = None) -> str:
+    spec = SUITES.get(suite)
+    b = board(store, suite) if b is None else b
+    ok, other = _ok(store, suite)
+    shown: set[str] = set()
+    lines = [f"# Leaderboard: {spec.id}", "",
+             f"<!-- generated by `medzoo leaderboard --suite {suite}` from leaderboards/results/{suite}/ — do not "
+             f"edit by hand -->", "", NOTICE, "", spec.description, "",
+             "Rows: where the backbone's weights came from — **none** (random weights: random-feature control in "
+             "*features*, training from scratch in *finetune*), **imagenet**, or a medical **source** dataset (the "
+             "seed-0 model trained on it, kept by the harness). Columns: the target dataset, scored on its official "
+             "test split (never used for training or model selection). Each cell: test AUC mean ± std over seeds, "
+             "then **Δ** = mean AUC minus the mean AUC of the same architecture trained on the target *from "
+             "scratch*, with a paired-bootstrap 95% CI (1000 stratified resamples of the target's test images, the "
+             "same images for every seed of both rows); **bold** where the CI excludes 0. The diagonal (source = "
+             "target) is left out. Figure: the Δ of every cell as a heatmap.", "",
+             f"![transfer matrix heatmap]({suite}.png)", ""]
+    for grid in spec.grids:
+        assert isinstance(grid, TransferGrid)
+        mine, sources = _split(ok, suite, grid)
+        shown.update(r.key for r in mine + sources)
+        sub = b[b["arch"] == grid.arch]
+        size = mine[0].data["input_size"] if mine else grid.input_size or grid.data_size
+        lines += [f"## {grid.arch} ({size} px)", ""]
+        if sub.empty:
+            lines += ["No results yet.", ""]
+            continue
+        subset = grid.protocol.train_subset
+        lines += [f"Target runs: {_protocol_text(mine)}"
+                  + (f", on {subset} training images of the target" if subset else "") + ". Sources: "
+                  + (f"fine-tuned from ImageNet ({grid.imagenet})" if grid.imagenet else "trained from scratch")
+                  + f", {_protocol_text(sources) or 'as the targets'}, on the whole training split, seed 0:", "",
+                  "| source | test AUC on its own test split | training images | epochs run (best) |",
+                  "|---|---:|---:|---|"]
+        lines += [f"| {r.cell['dataset']} | {r.metrics['auc']:.3f} | {r.n['train']} | {r.training['epochs_run']} "
+                  f"({r.training['best_epoch']}) |" for r in sorted(sources, key=lambda r: r.cell["dataset"])]
+        lines.append("")
+        scratch = {t: [r.metrics["auc"] for r in mine if r.cell["dataset"] == t and r.cell["mode"] == "scratch"]
+                   for t in grid.datasets}
+        for mode in MODES:
+            m = sub[sub["mode"] == mode]
+            if m.empty:
+                continue
+            sources = list(dict.fromkeys(m["source"]))
+            lines += [f"### {mode}", "", "| source ↓ / target → | " + " | ".join(grid.datasets) + " |",
+                      "|---|" + "---|" * len(grid.datasets)]
+            for source in sources:
+                cells = []
+                for t in grid.datasets:
+                    hit = m[(m["source"] == source) & (m["target"] == t)]
+                    cells.append(_cell_text(hit.iloc[0] if len(hit) else None))
+                lines.append(f"| {source} | " + " | ".join(cells) + " |")
+            lines.append("| *scratch (reference)* | " + " | ".join(
+                f"{np.mean(v):.3f} ± {np.std(v, ddof=1) if len(v) > 1 else 0.0:.3f}" if v else "—"
+                for v in scratch.values()) + " |")
+            lines.append("")
+    hidden = [r for r in ok if r.key not in shown]
+    if hidden:
+        lines += [f"{len(hidden)} stored result(s) of {spec.id} ran with other settings (command-line overrides) and "
+                  f"are not part of the matrix.", ""]
+    if other:
+        lines += ["## Cells without a result", "", "| cell | status | reason |", "|---|---|---|"]
+        lines += [f"| {r.key} | {r.status} | {(r.reason.splitlines() or ['-'])[0][:200].replace('|', '/')} |"
+                  for r in sorted(other, key=lambda r: r.key)]
+        lines.append("")
+    lines += ["## Datasets: licenses and citations", ""]
+    names = sorted({d for g in spec.grids for d in g.datasets})
+    for name in names:
+        ds = DATASETS.get(name)
+        lines.append(f"- **{name}** — license {ds.license}; cite: {ds.citation}")
+    lines += ["", "Cite medzoo with CITATION.cff and the papers of the models you use (`medzoo info NAME`).", ""]
+    return "\n".join(lines)
+
+
+def csv_text(store: ResultStore, suite: str, b: pd.DataFrame | None = None) -> str:
+    b = board(store, suite) if b is None else b
+    return b.to_csv(index=False, float_format="%.4f", lineterminator="\n")
+
+
+def plot_png(store: ResultStore, suite: str, b: pd.DataFrame | None = None) -> bytes:
+    """One heatmap per (architecture, mode): colour = Δ AUC vs scratch, text = AUC and Δ (* = CI excludes 0)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    b = board(store, suite) if b is None else b
+    grids = [g for g in SUITES.get(suite).grids if isinstance(g, TransferGrid)]
+    fig, axes = plt.subplots(len(grids), len(MODES), figsize=(5.2 * len(MODES), 3.4 * len(grids)), squeeze=False)
+    lim = max(0.05, float(np.nanmax(np.abs(b["delta"])))) if not b.empty and b["delta"].notna().any() else 0.1
+    image = None
+    for row, grid in zip(axes, grids, strict=True):
+        for ax, mode in zip(row, MODES, strict=True):
+            m = b[(b["arch"] == grid.arch) & (b["mode"] == mode)]
+            sources = list(dict.fromkeys(m["source"])) or ["none"]
+            grid_delta = np.full((len(sources), len(grid.datasets)), np.nan)
+            for i, source in enumerate(sources):
+                for j, t in enumerate(grid.datasets):
+                    hit = m[(m["source"] == source) & (m["target"] == t)]
+                    if len(hit):
+                        r = hit.iloc[0]
+                        grid_delta[i, j] = r.delta
+                        star = "*" if r.delta_ci_low > 0 or r.delta_ci_high < 0 else ""
+                        ax.text(j, i, f"{r.auc_mean:.3f}\nΔ {r.delta:+.3f}{star}", ha="center", va="center",
+                                fontsize=7)
+                    else:
+                        ax.text(j, i, "—", ha="center", va="center", fontsize=8, color="grey")
+            image = ax.imshow(grid_delta, cmap="RdBu", vmin=-lim, vmax=lim, aspect="auto")
+            ax.set_xticks(range(len(grid.datasets)), [d.removesuffix("mnist") for d in grid.datasets], fontsize=8)
+            ax.set_yticks(range(len(sources)), sources, fontsize=8)
+            ax.set(title=f"{grid.arch} — {mode}", xlabel="target", ylabel="source")
+    if image is not None:
+        fig.colorbar(image, ax=axes, shrink=0.8, label="Δ test AUC vs target from scratch")
+    fig.suptitle(f"{SUITES.get(suite).id}: test AUC and Δ vs scratch (* 95% CI excludes 0) — research use only",
+                 fontsize=9)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, metadata={"Software": None})
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def rich_table(store: ResultStore, suite: str, b: pd.DataFrame | None = None) -> Table:
+    b = board(store, suite) if b is None else b
+    table = Table(title=f"{SUITES.get(suite).id} — test AUC and Δ vs scratch [95% CI]")
+    for col in ("arch", "mode", "source", "target", "seeds", "AUC / Δ"):
+        table.add_column(col, overflow="fold")
+    for r in b.itertuples():
+        table.add_row(r.arch, r.mode, r.source, r.target.removesuffix("mnist"), str(r.seeds),
+                      _cell_text(pd.Series(r._asdict()), md=False))
+    return table
