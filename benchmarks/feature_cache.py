@@ -57,7 +57,7 @@ class FeatureKey:
     weights: str  # weights_hash of the backbone
     dataset: str
     fingerprint: str  # the dataset's file checksum
-    split: str
+    split: str  # `train`, `val`, `test`; `train[N]` for a `train_subset` of N images
     data_size: int
     policy: str
     input_size: int

@@ -440,6 +440,7 @@ def run_cell(
     pre = zoo.SCRATCH_PREPROCESS.for_channels(ds.n_channels) if cell.mode is TransferMode.SCRATCH \
         else zoo.preprocess_of(net)
     data = {s: _Split(*ds.load(s, cell.data_size, data_dir)) for s in Split}
+    ds_train_n = len(data[Split.TRAIN].y)
     if cell.protocol.train_subset:
         data[Split.TRAIN] = train_subset(data[Split.TRAIN], cell.protocol.train_subset, ds.task)
     y = {s: d.y for s, d in data.items()}
@@ -464,8 +465,10 @@ def run_cell(
                     report("features", i + 1, n, f"features: {split.value}")
                     yield transform(data[split].take(idx))
 
-            key = FeatureKey(spec.name, backbone, ds.name, fingerprint, split.value, res.data_size, res.policy.value,
-                             res.input_size, tuple(pre.mean), tuple(pre.std), dev.type)
+            subset = split is Split.TRAIN and len(data[split].y) < ds_train_n  # a train_subset: other images
+            key = FeatureKey(spec.name, backbone, ds.name, fingerprint,
+                             f"{split.value}[{len(data[split].y)}]" if subset else split.value, res.data_size,
+                             res.policy.value, res.input_size, tuple(pre.mean), tuple(pre.std), dev.type)
             feats[split], hit = (cache.get_or_compute(key, lambda b=batches: zoo.extract_features(net, b(), device=dev))
                                  if cache else (zoo.extract_features(net, batches(), device=dev), False))
             cache_hits[split.value] = hit

@@ -23,6 +23,7 @@ from benchmarks import leaderboard
 from benchmarks.cli import main
 from benchmarks.datasets import Task
 from benchmarks.export import model_card, push
+from benchmarks.feature_cache import FeatureCache
 from benchmarks.harness import _Split, kept_model, run_cell, train_subset
 from benchmarks.results import ResultStore
 from benchmarks.suites import SUITES, Grid, Policy, Protocol, Suite, TransferGrid, select
@@ -91,6 +92,19 @@ def test_train_subset_is_stratified_fixed_and_leaves_small_splits_alone() -> Non
     assert train_subset(data, 200, Task.BINARY) is data
     with pytest.raises(ValueError, match="train_subset"):
         Protocol(train_subset=1)
+
+
+def test_a_train_subset_has_its_own_feature_cache_entries(tmp_path: Path) -> None:
+    """The subset's features never come from (or go to) the whole split's entry: the rows would not match."""
+    cache = FeatureCache(tmp_path / "features")
+    [full] = Suite("fs", "1", "", (Grid(models=("resnet18_28.random",), datasets=("synthetic_binary",),
+                                        modes=(TransferMode.FEATURES,)),)).cells()
+    subset = replace(full, protocol=replace(full.protocol, train_subset=40))
+    assert run_cell(full, cache=cache).n["train"] == 64
+    again = run_cell(subset, cache=cache)
+    assert again.status == "ok" and again.n["train"] == 40
+    assert again.training["feature_cache_hits"] == {"train": False, "val": True, "test": True}
+    assert run_cell(subset, cache=cache).training["feature_cache_hits"]["train"] is True
 
 
 def test_matrix_run_keeps_sources_and_starts_transfers_from_them(matrix_run: tuple[Path, ResultStore]) -> None:
