@@ -138,7 +138,8 @@ def _cmd_info(args: argparse.Namespace) -> None:
                                                             if spec.size_divisor > 1 else "")),
                  ("feature dim", str(spec.feature_dim)), ("parameters", f"{spec.num_params:,}"),
                  ("GFLOPs (2×MAC)", f"{spec.gflops} at {spec.default_size} px"),
-                 ("default weights", f"{spec.name}.{spec.default_tag}" if spec.default_tag else "none (random init)")):
+                 ("default weights", f"{spec.name}.{spec.default_tag}" if spec.default_tag else
+                  "none: name a tag below" if spec.weights else "none (random init)")):
         facts.add_row(k, v)
     out.print(facts)
     if spec.weights:
@@ -148,7 +149,9 @@ def _cmd_info(args: argparse.Namespace) -> None:
 def _cmd_pull(args: argparse.Namespace) -> None:
     spec, weights = zoo.resolve(args.name)
     if weights is None:
-        raise MedzooError(f"{spec.name} has no pretrained weights to pull (`medzoo info {spec.name}`)")
+        raise MedzooError(f"{spec.name} has no default weights to pull: " + (
+            f"name one, e.g. {', '.join(f'{spec.name}.{t}' for t in spec.weights)}" if spec.weights else
+            f"it has no pretrained weights (`medzoo info {spec.name}`)"))
     with err.status(f"fetching {spec.name}.{weights.tag} from {weights.source}"):
         path = zoo.fetch(weights, args.cache_dir, name=f"{spec.name}.{weights.tag}")
     out.print(f"[green]ok[/green] {spec.name}.{weights.tag} → {path}", soft_wrap=True, highlight=False)

@@ -4,6 +4,7 @@ plain timm for an architecture timm builds) gives identical outputs, labels and 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ import torch
 from test_weights import _hub_cache
 
 import zoo
-from zoo import MedzooError, WeightsUnavailableError
+from zoo import HashMismatchError, MedzooError, WeightsUnavailableError
 
 
 def _files(folder: Path) -> dict[str, bytes]:
@@ -57,3 +58,27 @@ def test_missing_hub_model_offline_and_bad_folders_fail_clearly(offline_env: Pat
         zoo.load_pretrained(offline_env)
     with pytest.raises(ValueError, match="label names"):
         zoo.save_pretrained(zoo.create_model("resnet18_28", num_classes=2), offline_env / "x", label_names=["a"])
+
+
+MEDICAL = [f"{name}.{tag}" for name in zoo.list_models() for tag, w in zoo.get_spec(name).weights.items()
+           if w.source.startswith("hf-hub:medzoo/")]
+
+
+@pytest.mark.parametrize("name", MEDICAL)
+def test_medical_weights_tags_load_from_a_hub_cache_and_check_a_pinned_sha256(offline_env: Path, name: str) -> None:
+    """medzoo's own tags (e.g. resnet18_28.pneumoniamnist) resolve to their Hub repo: a folder exported by medzoo in
+    a hub cache built here loads offline with its classes and preprocessing; a pinned sha256 is enforced."""
+    spec, w = zoo.resolve(name)
+    assert w is not None and w.num_classes
+    in_chans = len(w.preprocess.mean)
+    torch.manual_seed(0)
+    src = zoo.create_model(spec.name, num_classes=w.num_classes, in_chans=in_chans).eval()
+    out = zoo.save_pretrained(src, offline_env / "export")
+    _hub_cache(offline_env / "hf", w.source.removeprefix("hf-hub:"), _files(out))
+    loaded = zoo.create_model(name, pretrained=True, in_chans=in_chans).eval()
+    x = torch.randn(2, in_chans, w.preprocess.input_size, w.preprocess.input_size)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), src(x))
+    assert loaded.pretrained_cfg["tag"] == w.tag and zoo.preprocess_of(loaded).mean == w.preprocess.mean
+    with pytest.raises(HashMismatchError, match="sha256 mismatch"):
+        zoo.fetch(replace(w, sha256="0" * 64))

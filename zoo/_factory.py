@@ -118,6 +118,9 @@ def create_model(
     weights: WeightsSpec | None = None
     sd: _weights.StateDict | None = None
     if pretrained is True:
+        if named is None and spec.weights:
+            raise WeightsUnavailableError(f"{spec.name} has no default weights: name a tag, e.g. "
+                                          f"{', '.join(f'{spec.name}.{t}' for t in spec.weights)}")
         if named is None:
             raise WeightsUnavailableError(f"{spec.name} has no pretrained weights in medzoo; use pretrained=False "
                                           f"(train from scratch) or pass a checkpoint path as pretrained=")

@@ -15,6 +15,17 @@ MedMNIST+ study), so our rows compare with theirs; it also keeps the canonical I
 stronger `a1_in1k` recipe ("ResNet strikes back", arXiv:2110.00476: BCE loss, 600 epochs, heavy augmentation)
 is one tag away.
 
+`resnet18_28` also has medzoo's own medical weights, one tag per MedMNIST dataset it was trained on (28 px, from
+scratch: the source models of the `transfer-matrix` suite). They live on the Hugging Face Hub under `medzoo/`,
+published by the maintainers with `medzoo export` + `medzoo push`; revision and sha256 are pinned here once pushed
+(until then the entry is *unpinned*). There is no default tag: name the dataset.
+
+| tag            | source                                  | data                          | license   |
+|----------------|-----------------------------------------|-------------------------------|-----------|
+| breastmnist    | HF Hub medzoo/resnet18_28.breastmnist    | BreastMNIST (1 channel, 2)    | CC BY 4.0 |
+| pneumoniamnist | HF Hub medzoo/resnet18_28.pneumoniamnist | PneumoniaMNIST (1 channel, 2) | CC BY 4.0 |
+| retinamnist    | HF Hub medzoo/resnet18_28.retinamnist    | RetinaMNIST (3 channels, 5)   | CC BY 4.0 |
+
 Random initialisation follows torchvision and MedMNIST v2, not timm's default: the last batch norm of each residual
 block starts at gamma = 1 (`zero_init_last=False`). timm's zero-init turns every residual branch off at init, which
 changes what a from-scratch run and a random-feature control measure.
@@ -26,6 +37,7 @@ import timm
 from torch import nn
 
 from zoo._factory import register_model
+from zoo._specs import Preprocess, WeightsSpec
 from zoo.models._common import timm_builder, timm_weights
 
 PAPER = "He et al., CVPR 2016, arXiv:1512.03385"
@@ -58,8 +70,21 @@ def _cifar_stem(arch: str, num_classes: int, in_chans: int) -> nn.Module:
 MEDMNIST = "He et al., CVPR 2016; CIFAR stem as in MedMNIST v2 (Yang et al., Sci. Data 2023)"
 
 
+def _medical(dataset: str, title: str, channels: int, classes: int) -> WeightsSpec:
+    return WeightsSpec(
+        tag=dataset, source=f"hf-hub:medzoo/resnet18_28.{dataset}", license="CC BY 4.0", num_classes=classes,
+        pretrain_data=f"{title} (MedMNIST v2, 28 px, train split), from scratch: transfer-matrix@1 source cell",
+        preprocess=Preprocess(input_size=28, mean=(0.5,) * channels, std=(0.5,) * channels, interpolation="bicubic"),
+        notes="medzoo's own; pinned once the maintainers push it")
+
+
+_MEDICAL_28 = {w.tag: w for w in (_medical("breastmnist", "BreastMNIST", 1, 2),
+                                  _medical("pneumoniamnist", "PneumoniaMNIST", 1, 2),
+                                  _medical("retinamnist", "RetinaMNIST", 3, 5))}
+
+
 @register_model(family="resnet", paper=MEDMNIST, default_size=28, min_size=8, feature_dim=512, num_params=11681832,
-                gflops=0.914)
+                gflops=0.914, weights=_MEDICAL_28)
 def resnet18_28(*, num_classes: int, in_chans: int = 3) -> nn.Module:
     """ResNet-18 with a CIFAR stem for 28x28 input (MedMNIST v2 baseline)."""
     return _cifar_stem("resnet18", num_classes, in_chans)
