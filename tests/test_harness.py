@@ -116,10 +116,16 @@ def test_cell_keys_change_with_overrides_and_filters_select() -> None:
 def test_every_suite_cell_names_a_registered_model_weights_and_dataset(suite: str) -> None:
     from benchmarks.datasets import DATASETS
 
-    for cell in SUITES.get(suite).cells():
-        spec, weights = zoo.resolve(cell.model if cell.pretrained else cell.arch)
+    cells = SUITES.get(suite).cells()
+    keys = {c.key: c for c in cells}
+    for cell in cells:
+        if cell.init_from:  # weights from a cell of the same suite, trained on the dataset its tag names
+            source = keys[cell.init_from]
+            assert source.dataset == cell.tag != cell.dataset and source.arch == cell.arch and source.keeps_model
+            assert cells.index(source) < cells.index(cell)
+        spec, weights = zoo.resolve(cell.arch if cell.init_from or not cell.pretrained else cell.model)
         assert cell.pretrained == (cell.mode is not SC) or not cell.pretrained
-        assert not cell.pretrained or weights is not None
+        assert not cell.pretrained or weights is not None or cell.init_from
         assert (DATASETS.get(cell.dataset).task.value == "segmentation") == (spec.task.value == "segmentation")
 
 
