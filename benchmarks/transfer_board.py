@@ -179,7 +179,8 @@ def plot_png(store: ResultStore, suite: str, b: pd.DataFrame | None = None) -> b
 
     b = board(store, suite) if b is None else b
     grids = [g for g in SUITES.get(suite).grids if isinstance(g, TransferGrid)]
-    fig, axes = plt.subplots(len(grids), len(MODES), figsize=(5.2 * len(MODES), 3.4 * len(grids)), squeeze=False)
+    fig, axes = plt.subplots(len(grids), len(MODES), figsize=(5.6 * len(MODES), 3.9 * len(grids)), squeeze=False)
+    fig.subplots_adjust(left=0.14, right=0.84, hspace=0.45, wspace=0.5)
     lim = max(0.05, float(np.nanmax(np.abs(b["delta"])))) if not b.empty and b["delta"].notna().any() else 0.1
     image = None
     for row, grid in zip(axes, grids, strict=True):
@@ -195,15 +196,17 @@ def plot_png(store: ResultStore, suite: str, b: pd.DataFrame | None = None) -> b
                         grid_delta[i, j] = r.delta
                         star = "*" if r.delta_ci_low > 0 or r.delta_ci_high < 0 else ""
                         ax.text(j, i, f"{r.auc_mean:.3f}\nΔ {r.delta:+.3f}{star}", ha="center", va="center",
-                                fontsize=7)
+                                fontsize=7, color="white" if abs(r.delta) > 0.6 * lim else "black")
                     else:
                         ax.text(j, i, "—", ha="center", va="center", fontsize=8, color="grey")
             image = ax.imshow(grid_delta, cmap="RdBu", vmin=-lim, vmax=lim, aspect="auto")
             ax.set_xticks(range(len(grid.datasets)), [d.removesuffix("mnist") for d in grid.datasets], fontsize=8)
             ax.set_yticks(range(len(sources)), sources, fontsize=8)
-            ax.set(title=f"{grid.arch} — {mode}", xlabel="target", ylabel="source")
+            ax.set_title(f"{grid.arch} — {mode}", fontsize=9)
+            ax.set_xlabel("target", fontsize=8)
+            ax.set_ylabel("source", fontsize=8)
     if image is not None:
-        fig.colorbar(image, ax=axes, shrink=0.8, label="Δ test AUC vs target from scratch")
+        fig.colorbar(image, cax=fig.add_axes((0.88, 0.15, 0.02, 0.7)), label="Δ test AUC vs target from scratch")
     fig.suptitle(f"{SUITES.get(suite).id}: test AUC and Δ vs scratch (* 95% CI excludes 0) — research use only",
                  fontsize=9)
     return png(fig)
