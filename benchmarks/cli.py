@@ -604,7 +604,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex = sub.add_parser("export", help="write a kept model as a Hugging Face Hub-style folder with a model card")
     ex.add_argument("source", help="a result JSON of a cell run with --save-checkpoints, or the .safetensors it names")
     ex.add_argument("--out", required=True, help="folder to write (model.safetensors, config.json, README.md)")
-    ex.add_argument("--repo", help="ORG/NAME the card's loading example names (default: a placeholder ORG/NAME)")
+    ex.add_argument("--repo", help="the Hub repo ORG/NAME the card's loading example names (default: the folder)")
     ex.add_argument("--results-dir", default="leaderboards/results",
                     help="store to look up a model file's result in (default %(default)s)")
     ex.set_defaults(func=_cmd_export)

@@ -71,12 +71,12 @@ def _fmt_metrics(result: Result) -> list[str]:
     return rows
 
 
-def model_card(meta: dict[str, Any], result: Result | None, repo: str | None = None) -> str:
-    """A Hub model card (YAML front matter + markdown) from the kept model's metadata and its result."""
+def model_card(meta: dict[str, Any], result: Result | None, repo: str | None = None, folder: str = ".") -> str:
+    """A Hub model card (YAML front matter + markdown) from the kept model's metadata and its result; the loading
+    example names the Hub `repo` when given, else the local `folder`."""
     ds = DATASETS.get(meta["trained_on"]) if meta.get("trained_on") in DATASETS else None
     arch, timm_native = meta["arch"], meta["arch"] in timm.list_models(meta["arch"])
     license_ = CARD_LICENSES.get(ds.license, "other") if ds else "other"
-    name = repo or "ORG/NAME"
     front = ["---", f"license: {license_}", f"library_name: {'timm' if timm_native else 'medzoo'}",
              f"pipeline_tag: {'image-segmentation' if meta.get('task') == 'segmentation' else 'image-classification'}",
              "tags:", "- medical-imaging", "- medzoo", f"- {arch}"] + ([f"- {ds.name}"] if ds else []) + ["---", ""]
@@ -117,9 +117,12 @@ def model_card(meta: dict[str, Any], result: Result | None, repo: str | None = N
     else:
         lines += ["## Test results", "", "No medzoo result was found for this file, so this card reports none: "
                   "export from the result JSON to include them.", ""]
-    load = [f'model = zoo.create_model("hf-hub:{name}")  # labels: model.pretrained_cfg["label_names"]']
+    source = f"hf-hub:{repo}" if repo else folder
+    load = [f'model = zoo.create_model("{source}")' if repo else f'model = zoo.load_pretrained("{source}")',
+            '# labels: model.pretrained_cfg["label_names"]']
     if timm_native:
-        load += ["", "import timm", f'model = timm.create_model("hf-hub:{name}", pretrained=True)']
+        load += ["", "import timm", f'model = timm.create_model("{source if repo else "local-dir:" + source}", '
+                                    f'pretrained=True)']
     lines += ["## How to use", "", "```python", "import zoo  # pip install medzoo", *load, "```", "",
               "## Citation", "",
               f"Cite the dataset above, the architecture's paper, and medzoo (version {_version()}): The medzoo "
@@ -148,8 +151,8 @@ def export(source: Path | str, out_dir: Path | str, repo: str | None = None,
                                   "overlap") if k in meta}
     if result is not None:
         facts |= {"suite": result.suite, "metrics": result.metrics, "ci": result.ci}
-    return zoo.save_pretrained(net, out_dir, label_names=meta.get("label_names"), card=model_card(meta, result, repo),
-                               medzoo=facts)
+    return zoo.save_pretrained(net, out_dir, label_names=meta.get("label_names"),
+                               card=model_card(meta, result, repo, Path(out_dir).name), medzoo=facts)
 
 
 def push(folder: Path | str, repo: str, token: str | None = None, private: bool = False,

@@ -199,7 +199,9 @@ def test_export_card_and_offline_hub_round_trip(matrix_run: tuple[Path, ResultSt
     # the kept file alone exports too, and finds its result in the store for the card
     assert main(["export", finetuned.model["checkpoint"]["path"], "--out", str(offline_env / "bare"),
                  "--results-dir", str(tmp / "results")]) == 0
-    assert f"{finetuned.metrics['auc']:.4f}" in (offline_env / "bare" / "README.md").read_text()
+    bare = (offline_env / "bare" / "README.md").read_text()
+    assert f"{finetuned.metrics['auc']:.4f}" in bare and 'zoo.load_pretrained("bare")' in bare
+    assert "ORG/NAME" not in bare
 
 
 def test_export_refuses_cells_without_a_kept_model(matrix_run: tuple[Path, ResultStore], tmp_path: Path) -> None:
