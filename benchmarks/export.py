@@ -21,6 +21,7 @@ import zoo
 from benchmarks.datasets import DATASETS
 from benchmarks.results import RESULTS_DIR, Result
 from zoo import MedzooError
+from zoo._inference import trained_meta
 from zoo._weights import offline, unreachable, verify_sha256
 
 CARD_LICENSES = {"CC BY 4.0": "cc-by-4.0", "CC BY-NC 4.0": "cc-by-nc-4.0"}
@@ -45,7 +46,7 @@ def resolve(source: Path | str, results_dir: Path | str = RESULTS_DIR) -> tuple[
         raise MedzooError(f"{path} not found: give a result JSON (leaderboards/results/<suite>/<cell>.json) of a "
                           f"finetune/scratch cell run with --save-checkpoints, or the .safetensors file it names")
     if path.suffix != ".json":
-        return path, _result_for(path.resolve(), zoo.load_trained(path)[1], Path(results_dir))
+        return path, _result_for(path.resolve(), trained_meta(path), Path(results_dir))
     try:
         result = Result.from_json(path.read_text())
     except (json.JSONDecodeError, TypeError) as e:

@@ -32,6 +32,7 @@ from benchmarks.feature_cache import FeatureCache, FeatureKey, weights_hash
 from benchmarks.results import Result, ResultStore
 from benchmarks.suites import Cell, Policy, Protocol
 from zoo import MedzooError, TransferMode, WeightsUnavailableError
+from zoo._inference import trained_meta
 from zoo._weights import verify_sha256
 
 Report = Callable[[str, int, int, str], None]
@@ -556,7 +557,7 @@ def kept_model(store: ResultStore | None, suite: str, key: str) -> KeptModel:
                                       f"{store.root / suite / (key + '.json')} and {fix}")
     path = Path(ckpt["path"])
     verify_sha256(path, ckpt["sha256"])
-    return KeptModel(path, ckpt["sha256"], zoo.load_trained(path)[1])
+    return KeptModel(path, ckpt["sha256"], trained_meta(path))
 
 
 def _fresh_head(net: nn.Module) -> nn.Linear:

@@ -70,8 +70,8 @@ def save_trained(path: Path | str, net: nn.Module, meta: dict[str, Any]) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def load_trained(path: Path | str) -> tuple[nn.Module, dict[str, Any]]:
-    """The model in a `save_trained` file (eval mode) and its metadata; a file that is not one raises with why."""
+def trained_meta(path: Path | str) -> dict[str, Any]:
+    """The medzoo metadata of a `save_trained` file, without reading its tensors or building the model."""
     path = Path(path)
     if not path.is_file():
         raise MedzooError(f"no trained model at {path}: give a .safetensors file written by `medzoo run` "
@@ -79,7 +79,6 @@ def load_trained(path: Path | str) -> tuple[nn.Module, dict[str, Any]]:
     try:
         with safe_open(str(path), framework="pt") as f:
             raw = (f.metadata() or {}).get(META_KEY)
-        state = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as e:
         raise MedzooError(f"{path} is not a safetensors file ({e})") from e
     if raw is None:
@@ -87,12 +86,22 @@ def load_trained(path: Path | str) -> tuple[nn.Module, dict[str, Any]]:
                           f"normalisation are unknown")
     try:
         meta = json.loads(raw)
-        missing = [k for k in REQUIRED_META if k not in meta]
-        if missing:
-            raise MedzooError(f"{path}: the medzoo metadata lacks {missing}; re-export the model")
+    except json.JSONDecodeError as e:
+        raise MedzooError(f"{path}: the medzoo metadata is not JSON ({e})") from e
+    missing = [k for k in REQUIRED_META if k not in meta]
+    if missing:
+        raise MedzooError(f"{path}: the medzoo metadata lacks {missing}; re-export the model")
+    return dict(meta)
+
+
+def load_trained(path: Path | str) -> tuple[nn.Module, dict[str, Any]]:
+    """The model in a `save_trained` file (eval mode) and its metadata; a file that is not one raises with why."""
+    meta = trained_meta(path)
+    try:
+        state = load_file(str(path))
         net = create_model(meta["arch"], pretrained=False, num_classes=int(meta["num_classes"]),
                            in_chans=int(meta["in_chans"]))
         net.load_state_dict(state, strict=True)
-    except (json.JSONDecodeError, TypeError, ValueError, RuntimeError) as e:
+    except (SafetensorError, OSError, TypeError, ValueError, RuntimeError) as e:
         raise MedzooError(f"{path}: the weights do not match their medzoo metadata ({str(e).splitlines()[0]})") from e
     return net.eval(), meta
