@@ -33,6 +33,26 @@ def ok_results(store: ResultStore, suite: str) -> tuple[list[Result], list[Resul
     return ok, other
 
 
+def notes(results: Iterable[Result]) -> str:
+    """What a reader must know about where a row's numbers came from: schema-1 results (scores rounded to 6
+    decimals, metrics re-scored from them) and results written from code that differed from its commit."""
+    marks: list[str] = []
+    for r in results:
+        if r.migration is not None:
+            marks.append(r.migration.note)
+        if r.provenance.git.dirty:
+            marks.append(f"uncommitted code (diff {(r.provenance.git.diff_sha256 or '?')[:8]})")
+    return "; ".join(dict.fromkeys(marks))
+
+
+NOTES_TEXT = ("*notes*: **scores rounded (schema 1)** — a result written before schema 2 kept only test probabilities "
+              "rounded to 6 decimals (no logits, no validation outputs); its metrics and CIs here are re-scored from "
+              "those rounded scores (`scripts/migrate_results.py` keeps the original values in the result). "
+              "**no outputs (schema 1)** — a segmentation result written before schema 2 kept no outputs: its "
+              "metrics are shown as stored and cannot be re-scored. **uncommitted code** — the run's code differed "
+              "from its commit (the sha256 of the diff is recorded).")
+
+
 def footer(other: list[Result], datasets: Iterable[str]) -> list[str]:
     """Cells without a result (with why), then the datasets' licenses and citations."""
     lines: list[str] = []

@@ -20,7 +20,7 @@ from zoo._inference import SEGMENTATION_META
 
 if TYPE_CHECKING:
     from benchmarks.executors import Executor
-    from benchmarks.results import Result
+    from benchmarks.schema import Result
     from benchmarks.suites import Cell
 
 out = Console()
@@ -398,9 +398,11 @@ def _run_keeping(cell: Cell, keep: bool | frozenset[str], **kwargs: Any) -> Resu
 def _result_line(result: Result, label: str) -> str:
     if result.status != "ok":
         return f"[yellow]{result.status}[/yellow] {label}: {result.reason}"
-    headline = next((f"{k} {result.metrics[k]:.3f}" for k in ("f1", "dice") if k in result.metrics), "")
-    return (f"[green]ok[/green] {label}: test AUC {result.metrics['auc']:.3f}" + (f", {headline}" if headline else "")
-            + f" ({result.provenance['duration_s']:.0f} s)")
+    test = {k: v for k, v in result.test.items() if v is not None}
+    headline = next((f"{k} {test[k]:.3f}" for k in ("f1", "dice") if k in test), "")
+    auc = f"test AUC {test['auc']:.3f}" if "auc" in test else "test AUC undefined"
+    return (f"[green]ok[/green] {label}: {auc}" + (f", {headline}" if headline else "")
+            + f" ({result.provenance.duration_s or 0:.0f} s)")
 
 
 def _executor(args: argparse.Namespace) -> Executor:

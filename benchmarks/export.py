@@ -8,7 +8,6 @@ The card is generated from the result JSON (dataset, license, citation, suite@ve
 
 from __future__ import annotations
 
-import json
 import os
 from importlib import metadata
 from pathlib import Path
@@ -19,7 +18,8 @@ import timm
 
 import zoo
 from benchmarks.datasets import DATASETS
-from benchmarks.results import RESULTS_DIR, Result
+from benchmarks.results import RESULTS_DIR
+from benchmarks.schema import Result, TrainingRecord, load
 from zoo import MedzooError
 from zoo._inference import trained_meta
 from zoo._weights import offline, unreachable, verify_sha256
@@ -33,8 +33,9 @@ def _result_for(checkpoint: Path, meta: dict[str, Any], results_dir: Path) -> Re
     if not key:
         return None
     for path in sorted(results_dir.glob(f"*/{key}.json")):
-        result = Result.from_json(path.read_text())
-        if Path(result.model.get("checkpoint", {}).get("path", "")) == checkpoint:
+        result = load(path)
+        if result.model is not None and result.model.checkpoint is not None and \
+                Path(result.model.checkpoint.path) == checkpoint:
             return result
     return None
 
@@ -47,27 +48,24 @@ def resolve(source: Path | str, results_dir: Path | str = RESULTS_DIR) -> tuple[
                           f"finetune/scratch cell run with --save-checkpoints, or the .safetensors file it names")
     if path.suffix != ".json":
         return path, _result_for(path.resolve(), trained_meta(path), Path(results_dir))
-    try:
-        result = Result.from_json(path.read_text())
-    except (json.JSONDecodeError, TypeError) as e:
-        raise MedzooError(f"{path} is not a medzoo result ({e})") from None
-    ckpt = result.model.get("checkpoint")
-    if result.status != "ok" or not ckpt:
+    result = load(path)
+    ckpt = result.model.checkpoint if result.model is not None else None
+    if result.status != "ok" or ckpt is None:
         raise MedzooError(f"{path}: cell {result.key} kept no model ({result.status}). Re-run it with `medzoo run "
                           f"--suite {result.suite.split('@')[0]} --force --save-checkpoints` (finetune/scratch cells)")
-    model_path = Path(ckpt["path"])
+    model_path = Path(ckpt.path)
     if not model_path.is_file():
         raise MedzooError(f"{path}: the model it kept, {model_path}, is not on this machine (kept models live outside "
                           f"git, in the store's checkpoint folder). Re-run the cell with --save-checkpoints here")
-    verify_sha256(model_path, ckpt["sha256"])
+    verify_sha256(model_path, ckpt.sha256)
     return model_path, result
 
 
 def _fmt_metrics(result: Result) -> list[str]:
     rows = ["| metric | test | 95% CI |", "|---|---:|---|"]
-    for name, value in sorted(result.metrics.items()):
+    for name, value in sorted(result.test.items()):
         if isinstance(value, float) and name not in ("n_pixels", "prevalence"):
-            ci = result.ci.get(name)
+            ci = result.metrics.ci.get(name) if result.metrics else None
             rows.append(f"| {name} | {value:.4f} | {f'[{ci[0]:.4f}, {ci[1]:.4f}]' if ci else '–'} |")
     return rows
 
@@ -97,24 +95,25 @@ def model_card(meta: dict[str, Any], result: Result | None, repo: str | None = N
         lines += ["## Training data", "", f"- {ds.name}: {ds.description}", f"- license: {ds.license}",
                   f"- cite: {ds.citation}", ""]
     if result is not None:
-        cell, p = result.cell, result.cell["protocol"]
-        tr = result.training
+        cell, p, prov = result.cell, result.cell.protocol, result.provenance
+        tr = result.training or TrainingRecord()
         lines += ["## How it was trained", "",
-                  f"- suite `{result.suite}`, mode `{cell['mode']}`, seed {cell['seed']}"
-                  + (f", initialised from cell `{cell['init_from']}`" if cell.get("init_from") else ""),
-                  f"- protocol: {p['optimizer']} lr {p['lr']:g}, weight decay {p['weight_decay']:g}, {p['schedule']} "
-                  f"schedule, up to {p['epochs']} epochs, batch {p['batch_size']}, best epoch by {p['monitor']}"
-                  + (f", early stopping patience {p['patience']}" if p.get("patience") else "")
-                  + (", flips/rotations" if p.get("augment") else ""),
-                  f"- trained {tr.get('epochs_run', '?')} epochs (best epoch {tr.get('best_epoch', '?')}; stop: "
-                  f"{tr.get('stop_reason', '?')}) in {result.provenance.get('duration_s', 0) / 60:.1f} min on "
-                  f"{result.provenance.get('device', '?')} ({result.provenance.get('cpu', '?')}), torch "
-                  f"{result.provenance.get('packages', {}).get('torch', '?')}, medzoo git "
-                  f"{(result.provenance.get('git', {}).get('sha') or '?')[:10]}",
-                  f"- data splits (images): {', '.join(f'{k} {v}' for k, v in result.n.items())}; the test split was "
-                  f"never used for training or model selection", "",
+                  f"- suite `{result.suite}`, mode `{cell.mode}`, seed {cell.seed}"
+                  + (f", initialised from cell `{cell.init_from}`" if cell.init_from else ""),
+                  f"- protocol: {p.optimizer} lr {p.lr:g}, weight decay {p.weight_decay:g}, {p.schedule} "
+                  f"schedule, up to {p.epochs} epochs, batch {p.batch_size}, best epoch by {p.monitor}"
+                  + (f", early stopping patience {p.patience}" if p.patience else "")
+                  + (", flips/rotations" if p.augment else ""),
+                  f"- trained {tr.epochs_run or '?'} epochs (best epoch {tr.best_epoch or '?'}; stop: "
+                  f"{tr.stop_reason or '?'}) in {(prov.duration_s or 0) / 60:.1f} min on "
+                  f"{prov.device} ({prov.cpu}), torch {prov.packages.get('torch', '?')}, medzoo git "
+                  f"{(prov.git.sha or '?')[:10]}" + (" with uncommitted code changes" if prov.git.dirty else ""),
+                  f"- data splits (images): "
+                  f"{', '.join(f'{k} {v}' for k, v in (result.data.n if result.data else {}).items())}; the test "
+                  f"split was never used for training or model selection", "",
                   "## Test results", "", *_fmt_metrics(result), "",
-                  "CIs: stratified bootstrap of the test set (1000 resamples)." if result.ci else "", ""]
+                  "CIs: stratified bootstrap of the test set (1000 resamples)."
+                  if result.metrics and result.metrics.ci else "", ""]
     else:
         lines += ["## Test results", "", "No medzoo result was found for this file, so this card reports none: "
                   "export from the result JSON to include them.", ""]
@@ -151,7 +150,8 @@ def export(source: Path | str, out_dir: Path | str, repo: str | None = None,
     facts = {k: meta[k] for k in ("task", "trained_on", "cell", "data_size", "policy", "threshold", "patch_size",
                                   "overlap") if k in meta}
     if result is not None:
-        facts |= {"suite": result.suite, "metrics": result.metrics, "ci": result.ci}
+        facts |= {"suite": result.suite, "metrics": result.test,
+                  "ci": {k: list(v) for k, v in result.metrics.ci.items()} if result.metrics else {}}
     return zoo.save_pretrained(net, out_dir, label_names=meta.get("label_names"),
                                card=model_card(meta, result, repo, Path(out_dir).name), medzoo=facts)
 

@@ -8,15 +8,18 @@ and in eval mode, so this equals forwarding it every epoch, at a fraction of the
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
 import random
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -29,7 +32,8 @@ import zoo
 from benchmarks import metrics
 from benchmarks.datasets import DATASETS, DatasetSpec, Split, Task
 from benchmarks.feature_cache import FeatureCache, FeatureKey, weights_hash
-from benchmarks.results import Result, ResultStore
+from benchmarks.results import ResultStore
+from benchmarks.schema import Result, finite, finite_dict, probabilities
 from benchmarks.suites import Cell, Policy, Protocol
 from zoo import MedzooError, TransferMode, WeightsUnavailableError
 from zoo._inference import trained_meta
@@ -38,7 +42,10 @@ from zoo._weights import verify_sha256
 Report = Callable[[str, int, int, str], None]
 """`report(kind, completed, total, text)`: kind is `epoch`, `batch` or `features`; the CLI turns it into bars."""
 
-PACKAGES = ("medzoo", "torch", "torchvision", "timm", "scikit-learn", "numpy", "medmnist", "pandas")
+CODE_PATHS = ("zoo", "benchmarks", "scripts", "pyproject.toml")
+"""What "the code" is for provenance: a result is dirty when these differ from the commit; the results store,
+boards, figures and docs a run writes are not code."""
+ISA_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8")
 
 
 class TrainingDivergedError(RuntimeError):
@@ -130,11 +137,6 @@ def _targets(y: np.ndarray, task: Task) -> torch.Tensor:
     return torch.as_tensor(y, dtype=torch.float32) if task is Task.MULTILABEL else torch.as_tensor(y.ravel()).long()
 
 
-def _probabilities(logits: torch.Tensor, task: Task) -> np.ndarray:
-    p = logits.sigmoid() if task is Task.MULTILABEL else logits.softmax(1)
-    return p.double().numpy()
-
-
 def _optimizer(params: list[dict[str, Any]], p: Protocol) -> torch.optim.Optimizer:
     if p.optimizer == "adam":
         return torch.optim.Adam(params, lr=p.lr, weight_decay=p.weight_decay)
@@ -164,7 +166,7 @@ class _Split:
 @torch.inference_mode()
 def _predict(net: nn.Module, data: _Split, transform: Callable[[torch.Tensor], torch.Tensor], task: Task,
              batch_size: int, device: torch.device) -> tuple[np.ndarray, float]:
-    """Probabilities and mean loss on a split, in eval mode."""
+    """float32 logits and mean loss on a split, in eval mode."""
     was = net.training
     net.eval()
     with autocast(device):
@@ -172,7 +174,7 @@ def _predict(net: nn.Module, data: _Split, transform: Callable[[torch.Tensor], t
                             for i in _batches(len(data.x), batch_size)])
     net.train(was)
     loss = float(_loss_fn(task)(logits, _targets(data.y, task)))
-    return _probabilities(logits, task), loss
+    return logits.numpy().astype(np.float32), loss
 
 
 def train_subset(data: _Split, n: int, task: Task) -> _Split:
@@ -215,8 +217,9 @@ def classification_loop(train_data: _Split, val_data: _Split, transform: Callabl
             yield transform(xb.to(device, non_blocking=True)), y_train[idx].to(device)
 
     def validate(net: nn.Module, epoch: int) -> dict[str, float]:
-        scores, val_loss = _predict(net, val_data, transform, task, p.batch_size, device)
-        return {"val_loss": val_loss, "val_auc": metrics.evaluate(val_data.y, scores, task)["auc"]}
+        logits, val_loss = _predict(net, val_data, transform, task, p.batch_size, device)
+        return {"val_loss": val_loss, "val_auc": metrics.evaluate(val_data.y, probabilities(logits, task.value),
+                                                                  task)["auc"]}
 
     return Loop(batches, -(-len(train_data.x) // p.batch_size), lambda z, y: loss_fn(z.float(), y), validate)
 
@@ -321,27 +324,55 @@ def train(
 
 
 # --- provenance --------------------------------------------------------------------------------------------------
-def _git() -> dict[str, Any]:
-    here = Path(__file__).resolve().parent
+def _run_git(args: list[str], cwd: Path) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, timeout=30)
+
+
+def git_state(where: Path | None = None) -> dict[str, Any]:
+    """The commit and whether the *code* (`CODE_PATHS`) differs from it; when it does, a sha256 of the difference
+    (`git diff HEAD` of tracked code plus the names and bytes of untracked code files), so two results from the same
+    edit share it. Outside a git checkout (an installed wheel): all None."""
+    here = where or Path(__file__).resolve().parent
     try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
-                               capture_output=True, text=True, timeout=10)
+        top = _run_git(["rev-parse", "--show-toplevel"], here)
+        sha = _run_git(["rev-parse", "HEAD"], here)
+        if top.returncode or sha.returncode:
+            return {"sha": None, "dirty": None, "paths": list(CODE_PATHS)}
+        root = Path(top.stdout.decode().strip())
+        paths = [p for p in CODE_PATHS if (root / p).exists()]
+        diff = _run_git(["diff", "HEAD", "--binary", "--", *paths], root)
+        untracked = _run_git(["ls-files", "--others", "--exclude-standard", "-z", "--", *paths], root)
     except (OSError, subprocess.SubprocessError):
-        return {"sha": None, "dirty": None}
-    if sha.returncode:
-        return {"sha": None, "dirty": None}
-    return {"sha": sha.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
-
-
-def _versions() -> dict[str, str]:
-    out = {}
-    for name in PACKAGES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = "not installed"
+        return {"sha": None, "dirty": None, "paths": list(CODE_PATHS)}
+    names = sorted(n for n in untracked.stdout.decode().split("\0") if n)
+    out: dict[str, Any] = {"sha": sha.stdout.decode().strip(), "dirty": bool(diff.stdout or names),
+                           "paths": list(CODE_PATHS)}
+    if out["dirty"]:
+        h = hashlib.sha256(diff.stdout)
+        for name in names:
+            h.update(b"\0untracked\0" + name.encode() + b"\0" + (root / name).read_bytes())
+        out["diff_sha256"] = h.hexdigest()
     return out
+
+
+@lru_cache(maxsize=1)
+def _distributions() -> dict[str, list[str]]:
+    return metadata.packages_distributions()
+
+
+def imported_packages() -> dict[str, str]:
+    """Every installed distribution with a module in `sys.modules`, with its version: what the cell actually used
+    (monai, scikit-image, scipy, Pillow, … as well as torch), not a fixed list."""
+    dists = _distributions()
+    tops = {m.partition(".")[0] for m in list(sys.modules)}
+    out = {"medzoo": metadata.version("medzoo")}
+    for top in tops & set(dists):
+        for name in dists[top]:
+            try:
+                out[name] = metadata.version(name)
+            except metadata.PackageNotFoundError:
+                continue
+    return dict(sorted(out.items()))
 
 
 def _cpu() -> str:
@@ -352,10 +383,23 @@ def _cpu() -> str:
         return platform.processor() or platform.machine()
 
 
+def cpu_isa() -> list[str]:
+    """torch's CPU capability (`torch:AVX512`, ...) and the vector/matrix flags of `/proc/cpuinfo` that decide speed
+    (AVX2, AVX-512, AVX512-BF16, AMX): machines of one kind differ, so each result says which it ran on."""
+    out = [f"torch:{torch.backends.cpu.get_cpu_capability()}"]
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((ln.split(":", 1)[1].split() for ln in f if ln.startswith("flags")), [])
+    except OSError:
+        flags = []
+    return out + [f for f in ISA_FLAGS if f in flags]
+
+
 def provenance(device: torch.device) -> dict[str, Any]:
+    """Where and with what a cell runs; `packages` and `duration_s` are filled in when it ends (`finish`)."""
     return {
-        "git": _git(), "packages": _versions(), "python": platform.python_version(), "platform": platform.platform(),
-        "device": str(device), "cpu": _cpu(),
+        "git": git_state(), "packages": {}, "python": platform.python_version(), "platform": platform.platform(),
+        "device": str(device), "cpu": _cpu(), "cpu_isa": cpu_isa(),
         "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
         "autocast": "bfloat16" if device.type == "cuda" else None,  # see autocast()
         "torch_threads": torch.get_num_threads(),
@@ -366,6 +410,11 @@ def provenance(device: torch.device) -> dict[str, Any]:
     }
 
 
+def finish(prov: dict[str, Any], t0: float) -> dict[str, Any]:
+    """`prov` with what is known only at the end: the imported packages and the duration."""
+    return prov | {"packages": imported_packages(), "duration_s": round(time.perf_counter() - t0, 2)}
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -373,17 +422,43 @@ def seed_everything(seed: int) -> None:
 
 
 # --- one cell ----------------------------------------------------------------------------------------------------
-def _metrics(ds: DatasetSpec, y: dict[Split, np.ndarray], scores: dict[Split, np.ndarray],
-             seed: int) -> dict[str, Any]:
-    """Test metrics (binary: sensitivity/specificity at the threshold chosen on validation), CIs, per-class AUC."""
-    threshold = metrics.choose_threshold(y[Split.VAL], scores[Split.VAL]) if ds.task is Task.BINARY else None
-    test = metrics.evaluate(y[Split.TEST], scores[Split.TEST], ds.task, threshold=threshold)
-    ci = {m: list(metrics.bootstrap_ci(y[Split.TEST], scores[Split.TEST], ds.task, metric=m, seed=seed))
+def score_outputs(task: Task, y: dict[Split, np.ndarray], logits: dict[Split, np.ndarray],
+                  seed: int) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The metrics section and the outputs arrays of a classification cell, the metrics computed from exactly the
+    arrays stored: probabilities from the float32 logits (`schema.probabilities`); binary sensitivity/specificity
+    at the threshold chosen on validation; bootstrap CIs and per-class AUC on test."""
+    probs = {s: probabilities(logits[s], task.value) for s in (Split.VAL, Split.TEST)}
+    threshold = metrics.choose_threshold(y[Split.VAL], probs[Split.VAL]) if task is Task.BINARY else None
+    test = metrics.evaluate(y[Split.TEST], probs[Split.TEST], task, threshold=threshold)
+    ci = {m: tuple(metrics.bootstrap_ci(y[Split.TEST], probs[Split.TEST], task, metric=m, seed=seed))
           for m in ("auc", "acc")}
-    return {"metrics": test, "val_metrics": metrics.evaluate(y[Split.VAL], scores[Split.VAL], ds.task), "ci": ci,
-            "per_class_auc": metrics.per_class_auc(y[Split.TEST], scores[Split.TEST], ds.task),
-            "test_scores": np.round(scores[Split.TEST], 6).tolist(),
-            "test_labels": np.asarray(y[Split.TEST]).astype(int).tolist()}
+    section = {"test": finite_dict(test), "val": finite_dict(metrics.evaluate(y[Split.VAL], probs[Split.VAL], task)),
+               "ci": ci, "per_class_auc": [finite(a) for a in metrics.per_class_auc(y[Split.TEST], probs[Split.TEST],
+                                                                                   task)]}
+    arrays = {}
+    for s in (Split.VAL, Split.TEST):
+        labels = np.asarray(y[s]).astype(np.int64)
+        arrays |= {f"{s.value}/ids": np.arange(len(labels), dtype=np.int64),
+                   f"{s.value}/labels": labels.reshape(len(labels), -1),
+                   f"{s.value}/logits": np.asarray(logits[s], dtype=np.float32)}
+    return section, arrays
+
+
+def head_logits(clf: Any, x: np.ndarray, task: Task) -> np.ndarray:
+    """float32 logits of a fitted scikit-learn head, such that `schema.probabilities` gives its probabilities:
+    a logistic head's decision function (binary: [0, d]); any other head's log-probabilities (multi-label: logits of
+    its per-label probabilities), clipped at 1e-30."""
+    final = clf.estimators_[0] if hasattr(clf, "estimators_") else clf
+    final = final.steps[-1][1] if hasattr(final, "steps") else final
+    if type(final).__name__.startswith("LogisticRegression"):
+        d = np.asarray(clf.decision_function(x), dtype=np.float64)
+        if d.ndim == 1:
+            d = np.stack([np.zeros_like(d), d], axis=1)
+        return d.astype(np.float32)
+    p = np.clip(np.asarray(clf.predict_proba(x), dtype=np.float64), 1e-30, 1.0)
+    if task is Task.MULTILABEL:
+        return (np.log(p) - np.log1p(-np.minimum(p, 1 - 1e-16))).astype(np.float32)
+    return np.log(p).astype(np.float32)
 
 
 def _features_head(ds: DatasetSpec, kind: str, seed: int):  # type: ignore[no-untyped-def]
@@ -434,7 +509,7 @@ def run_cell(
                                    num_classes=ds.num_classes, in_chans=ds.n_channels)
     except WeightsUnavailableError as e:
         return Result(key=cell.key, suite=f"{cell.suite}@{cell.version}", cell=cell.config(), status="skipped",
-                      reason=str(e), provenance=prov)
+                      reason=str(e), provenance=finish(prov, t0))
     # from scratch there are no weights whose statistics apply: MedMNIST's mean 0.5 / std 0.5, as the v2 paper.
     # Random-weight *features* controls keep the weights' preprocessing: they differ from the pretrained row only
     # in the weights.
@@ -451,7 +526,7 @@ def run_cell(
 
     store_ckpt = (lambda s: store.save_checkpoint(cell, s), lambda: store.load_checkpoint(cell)) if store else None
     training: dict[str, Any] = {}
-    scores: dict[Split, np.ndarray] = {}
+    logits: dict[Split, np.ndarray] = {}
     p = cell.protocol
     net = net.to(dev)
     fingerprint = ds.fingerprint(cell.data_size, data_dir)
@@ -476,8 +551,7 @@ def run_cell(
         if cell.mode is TransferMode.FEATURES:
             clf = zoo.fit_head(_features_head(ds, p.head, cell.seed), feats[Split.TRAIN].numpy(),
                                y[Split.TRAIN] if ds.task is Task.MULTILABEL else y[Split.TRAIN].ravel())
-            scores = {s: np.asarray(clf.predict_proba(feats[s].numpy()), dtype=np.float64)
-                      for s in (Split.VAL, Split.TEST)}
+            logits = {s: head_logits(clf, feats[s].numpy(), ds.task) for s in (Split.VAL, Split.TEST)}
             training = {"head": p.head, "feature_dim": int(feats[Split.TRAIN].shape[1]),
                         "feature_cache_hits": cache_hits}
         else:
@@ -490,7 +564,7 @@ def run_cell(
             z = {s: _Split((feats[s] - mu) / sd, y[s]) for s in Split}
             loop = classification_loop(z[Split.TRAIN], z[Split.VAL], lambda f: f, ds.task, p, dev, images=False)
             out = train(head, cell.mode, loop, p, cell.seed, dev, store_ckpt, report, images=False)
-            scores = {s: _predict(out.net, z[s], lambda f: f, ds.task, p.batch_size, dev)[0]
+            logits = {s: _predict(out.net, z[s], lambda f: f, ds.task, p.batch_size, dev)[0]
                       for s in (Split.VAL, Split.TEST)}
             with torch.no_grad():
                 head.weight.div_(sd.to(head.weight.device))
@@ -505,7 +579,7 @@ def run_cell(
             net = net.to(memory_format=torch.channels_last)
         loop = classification_loop(data[Split.TRAIN], data[Split.VAL], transform, ds.task, p, dev)
         out = train(net, cell.mode, loop, p, cell.seed, dev, store_ckpt, report)
-        scores = {s: _predict(out.net, data[s], transform, ds.task, p.batch_size, dev)[0]
+        logits = {s: _predict(out.net, data[s], transform, ds.task, p.batch_size, dev)[0]
                   for s in (Split.VAL, Split.TEST)}
         training = _training(out)
     model: dict[str, Any] = {"name": cell.model, "arch": spec.name, "family": spec.family, "tag": cell.tag,
@@ -521,16 +595,15 @@ def run_cell(
                 "label_names": [ds.labels[str(i)] for i in range(ds.num_classes)], "trained_on": ds.name,
                 "cell": cell.key}
         model["checkpoint"] = {"path": str(path), "sha256": zoo.save_trained(path, net, meta)}
-    prov["duration_s"] = round(time.perf_counter() - t0, 2)
+    section, arrays = score_outputs(ds.task, y, logits, cell.seed)
     return Result(
-        key=cell.key, suite=f"{cell.suite}@{cell.version}", cell=cell.config(), status="ok",
-        n={s.value: len(y[s]) for s in Split}, training=training,
-        data={"dataset": ds.name, "task": ds.task.value, "fingerprint": fingerprint,
-              "license": ds.license, "citation": ds.citation, "data_size": res.data_size, "policy": res.policy.value,
-              "requested_size": res.requested_size, "input_size": res.input_size, "bumped_to_min_size": res.bumped,
-              "interpolation": res.interpolation},
-        model=model, provenance=prov, **_metrics(ds, y, scores, cell.seed),
-    )
+        key=cell.key, suite=f"{cell.suite}@{cell.version}", cell=cell.config(), status="ok", training=training,
+        data={"dataset": ds.name, "task": ds.task.value, "fingerprint": fingerprint, "n": {s.value: len(y[s])
+              for s in Split}, "license": ds.license, "citation": ds.citation, "data_size": res.data_size,
+              "policy": res.policy.value, "requested_size": res.requested_size, "input_size": res.input_size,
+              "bumped_to_min_size": res.bumped, "interpolation": res.interpolation},
+        model=model, metrics=section, provenance=finish(prov, t0),
+    ).with_outputs(arrays, "classification-logits")
 
 
 @dataclass(frozen=True)
@@ -548,16 +621,16 @@ def kept_model(store: ResultStore | None, suite: str, key: str) -> KeptModel:
                                       f"run it through `medzoo run` (or pass store=)")
     result = store.result(suite, key)
     fix = f"run `medzoo run --suite {suite}` (source cells run first and keep their models)"
-    if result is None or result.status != "ok":
+    if result is None or result.status != "ok" or result.model is None:
         raise WeightsUnavailableError(f"source cell {key} has no result in {store.root}: {fix}")
-    ckpt = result.model.get("checkpoint")
-    if not ckpt or not Path(ckpt["path"]).is_file():
-        where = ckpt["path"] if ckpt else "nowhere (it ran without keeping its model)"
+    ckpt = result.model.checkpoint
+    if ckpt is None or not Path(ckpt.path).is_file():
+        where = ckpt.path if ckpt else "nowhere (it ran without keeping its model)"
         raise WeightsUnavailableError(f"source cell {key} kept no model file (looked at {where}): delete "
                                       f"{store.root / suite / (key + '.json')} and {fix}")
-    path = Path(ckpt["path"])
-    verify_sha256(path, ckpt["sha256"])
-    return KeptModel(path, ckpt["sha256"], trained_meta(path))
+    path = Path(ckpt.path)
+    verify_sha256(path, ckpt.sha256)
+    return KeptModel(path, ckpt.sha256, trained_meta(path))
 
 
 def _fresh_head(net: nn.Module) -> nn.Linear:

@@ -21,54 +21,54 @@ import pandas as pd
 from rich.table import Table
 
 from benchmarks import metrics, seg_leaderboard, transfer_board
-from benchmarks._board import footer, header, ok_results, png
+from benchmarks._board import NOTES_TEXT, footer, header, notes, ok_results, png
 from benchmarks.datasets import DATASETS
-from benchmarks.results import Result, ResultStore
+from benchmarks.results import ResultStore
+from benchmarks.schema import CellRecord, Result
 from benchmarks.suites import SUITES
 
 COLUMNS = ["dataset", "rank", "model", "weights", "mode", "data_size", "policy", "input_size", "protocol",
            "seeds", "auc_mean", "auc_std", "auc_ci_low", "auc_ci_high", "acc_mean", "acc_std", "balanced_acc",
-           "macro_f1", "ece", "params_m", "source"]
+           "macro_f1", "ece", "params_m", "notes", "source"]
 
 
 def _config_id(r: Result) -> str:
     """A row: the cell config without its seed."""
-    cfg = {k: v for k, v in r.cell.items() if k != "seed"}
+    cfg = {k: v for k, v in r.cell.config().items() if k != "seed"}
     return json.dumps(cfg, sort_keys=True)
 
 
-def _protocol_label(cell: dict[str, object]) -> str:
-    p = cell["protocol"]
-    assert isinstance(p, dict)
-    if cell["mode"] == "features":
-        text = f"{p['head']} head"
+def _protocol_label(cell: CellRecord) -> str:
+    p = cell.protocol
+    if cell.mode == "features":
+        text = f"{p.head} head"
     else:
-        text = f"{p['optimizer']} {p['lr']:g}, {p['epochs']} ep, {p['schedule']}"
-        if p.get("patience") is not None:
-            text += f", patience {p['patience']}"
-    overrides = cell.get("overrides") or []
-    return text + "".join(f"; {k}={v} (override)" for k, v in overrides)  # type: ignore[union-attr]
+        text = f"{p.optimizer} {p.lr:g}, {p.epochs} ep, {p.schedule}"
+        if p.patience is not None:
+            text += f", patience {p.patience}"
+    return text + "".join(f"; {k}={v} (override)" for k, v in cell.overrides)
 
 
 def results_frame(store: ResultStore, suite: str) -> tuple[pd.DataFrame, list[Result]]:
     """One row per `ok` result of the suite's current version; and the skipped/failed ones."""
     ok, other = ok_results(store, suite)
-    rows = [{
-        "config": _config_id(r), "dataset": r.cell["dataset"], "model": r.cell["model"].partition(".")[0],
-        "weights": r.cell["model"].partition(".")[2], "mode": r.cell["mode"], "data_size": r.cell["data_size"],
-        "policy": r.data["policy"], "input_size": r.data["input_size"], "protocol": _protocol_label(r.cell),
-        "seed": r.cell["seed"], "auc": r.metrics["auc"], "acc": r.metrics["acc"],
-        "balanced_acc": r.metrics.get("balanced_acc"), "macro_f1": r.metrics.get("macro_f1"),
-        "ece": r.metrics.get("ece"), "auc_ci_low": r.ci["auc"][0], "auc_ci_high": r.ci["auc"][1],
-        "params_m": r.model["num_params"] / 1e6, "result": r,
-    } for r in ok]
+    rows = []
+    for r in ok:
+        assert r.data is not None and r.metrics is not None and r.model is not None  # ok results carry them
+        rows.append({
+            "config": _config_id(r), "dataset": r.cell.dataset, "model": r.cell.arch, "weights": r.cell.tag,
+            "mode": r.cell.mode, "data_size": r.cell.data_size, "policy": r.data.policy,
+            "input_size": r.data.input_size, "protocol": _protocol_label(r.cell), "seed": r.cell.seed,
+            "auc": r.test["auc"], "acc": r.test["acc"], "balanced_acc": r.test.get("balanced_acc"),
+            "macro_f1": r.test.get("macro_f1"), "ece": r.test.get("ece"), "auc_ci_low": r.metrics.ci["auc"][0],
+            "auc_ci_high": r.metrics.ci["auc"][1], "params_m": r.model.num_params / 1e6, "result": r})
     return pd.DataFrame(rows), other
 
 
-def _ranks(group: pd.DataFrame, results: dict[str, list[Result]]) -> list[int]:
+def _ranks(store: ResultStore, group: pd.DataFrame, results: dict[str, list[Result]]) -> list[int]:
     """1 + the number of rows significantly better (paired bootstrap of ΔAUC on the smallest common seed)."""
     configs = list(group["config"])
-    by_seed = {c: {r.cell["seed"]: r for r in results[c]} for c in configs}
+    by_seed = {c: {r.cell.seed: r for r in results[c]} for c in configs}
     better = dict.fromkeys(configs, 0)
     for i, a in enumerate(configs):
         for b in configs[i + 1:]:
@@ -76,8 +76,9 @@ def _ranks(group: pd.DataFrame, results: dict[str, list[Result]]) -> list[int]:
             if not common:
                 continue
             ra, rb = by_seed[a][common[0]], by_seed[b][common[0]]
-            test = metrics.paired_bootstrap(np.asarray(ra.test_labels), np.asarray(ra.test_scores),
-                                            np.asarray(rb.test_scores), ra.data["task"], seed=0)
+            (labels, sa), (_, sb) = store.scores(ra), store.scores(rb)
+            assert ra.data is not None
+            test = metrics.paired_bootstrap(labels, sa, sb, ra.data.task, seed=0)
             if test.significant:
                 better[b if test.delta > 0 else a] += 1
     return [1 + better[c] for c in configs]
@@ -95,11 +96,12 @@ def board(store: ResultStore, suite: str) -> pd.DataFrame:
         balanced_acc=("balanced_acc", "mean"), macro_f1=("macro_f1", "mean"), ece=("ece", "mean"),
         params_m=("params_m", "first")).reset_index()
     results = df.groupby("config")["result"].apply(list).to_dict()
+    agg["notes"] = agg["config"].map(lambda c: notes(results[c]))
     parts = []
     for _, group in agg.groupby("dataset", sort=True):
         group = group.sort_values(["auc_mean", "model", "weights", "mode", "input_size"],
                                   ascending=[False, True, True, True, True]).copy()
-        group["rank"] = _ranks(group, results)
+        group["rank"] = _ranks(store, group, results)
         parts.append(group)
     out = pd.concat(parts, ignore_index=True)
     out["source"] = "medzoo (this run)"
@@ -121,8 +123,8 @@ def _dataset_section(name: str, rows: pd.DataFrame, rep: pd.DataFrame, n_test: i
     lines = [f"## {name}", "", f"{ds.description} — task: {ds.task.value}"
              + (f"; test images: {n_test}" if n_test else "") + ".", "",
              "| rank | model | weights | mode | input (data → policy) | protocol | seeds | test AUC | 95% CI | "
-             "test ACC | bal. ACC | macro-F1 | ECE | params |",
-             "|---:|---|---|---|---|---|---:|---|---|---|---:|---:|---:|---:|"]
+             "test ACC | bal. ACC | macro-F1 | ECE | params | notes |",
+             "|---:|---|---|---|---|---|---:|---|---|---|---:|---:|---:|---:|---|"]
     for r in rows.itertuples():
         weights = "random init (no pretraining)" if r.weights == "random" else r.weights
         seeds_sd = f" ± {r.auc_std:.3f}" if r.seeds > 1 else ""
@@ -130,7 +132,7 @@ def _dataset_section(name: str, rows: pd.DataFrame, rep: pd.DataFrame, n_test: i
         lines.append(f"| {r.rank} | {r.model} | {weights} | {r.mode} | {r.input_size} px ({r.data_size} → {r.policy})"
                      f" | {r.protocol} | {r.seeds} | {r.auc_mean:.3f}{seeds_sd} | [{r.auc_ci_low:.3f}, "
                      f"{r.auc_ci_high:.3f}] | {r.acc_mean:.3f}{acc_sd} | {_fmt(r.balanced_acc)} | "
-                     f"{_fmt(r.macro_f1)} | {_fmt(r.ece)} | {r.params_m:.1f}M |")
+                     f"{_fmt(r.macro_f1)} | {_fmt(r.ece)} | {r.params_m:.1f}M | {r.notes} |")
     if not rep.empty:
         lines += ["", "Reported (paper), not re-run — MedMNIST v2 (Yang et al., Sci. Data 2023):", "",
                   "| source | method | test AUC | test ACC |", "|---|---|---:|---:|"]
@@ -145,8 +147,8 @@ def markdown(store: ResultStore, suite: str, b: pd.DataFrame | None = None) -> s
     rep = reported()
     n_test: dict[str, int] = {}
     for r in store.results(suite):
-        if r.status == "ok":
-            n_test[r.cell["dataset"]] = r.n.get("test", 0)
+        if r.status == "ok" and r.data is not None:
+            n_test[r.cell.dataset] = r.data.n.get("test", 0)
     lines = header(suite) + [
              "Rows are medzoo's own runs of this suite version; the test split is the dataset's official test split, "
              "never used for training or model selection. Test AUC/ACC are MedMNIST's definitions; mean ± std over "
@@ -155,7 +157,9 @@ def markdown(store: ResultStore, suite: str, b: pd.DataFrame | None = None) -> s
              "the same test images, 95%, on the first seed two rows share): rank 1 rows are those no row beats "
              "significantly; significance is not transitive, so equal ranks lower down are counts, not ties. "
              "ECE: expected "
-             "calibration error (15 bins; lower is better). *random init* rows are no-pretraining controls.", ""]
+             "calibration error (15 bins; lower is better). *random init* rows are no-pretraining controls. "
+             "Every number is computed from the outputs stored with the results (`benchmarks.schema`). "
+             + NOTES_TEXT, ""]
     for name in sorted(set(b["dataset"])):
         lines += _dataset_section(name, b[b["dataset"] == name], rep[rep["dataset"] == name], n_test.get(name))
     if b["dataset"].nunique() > 1:

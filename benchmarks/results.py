@@ -1,63 +1,31 @@
-"""The result schema and the store. The store is the only writer of files: one JSON per cell under
-`leaderboards/results/<suite>/`, written atomically (temp file + rename), so a killed run leaves either the whole
-file or none; and per-epoch training checkpoints (outside the repository) so an interrupted cell resumes.
+"""The results store, the only writer of files: per cell, the outputs sidecar and then the JSON result (schema 2,
+`benchmarks.schema`) under `leaderboards/results/<suite>/`, each written atomically (temp file + rename), so a
+killed run leaves either a whole result or none; and per-epoch training checkpoints (outside the repository) so an
+interrupted cell resumes. Every read validates.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import tempfile
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from filelock import FileLock
 
+from benchmarks.schema import Result, load, probabilities, read_outputs
 from benchmarks.suites import Cell
 
-SCHEMA_VERSION = 1
 RESULTS_DIR = Path("leaderboards") / "results"
 
 
 def checkpoint_dir() -> Path:
     """`$MEDZOO_CHECKPOINT_DIR`, else `~/.cache/medzoo/checkpoints` (large files: never in the repository)."""
     return Path(os.environ.get("MEDZOO_CHECKPOINT_DIR") or Path.home() / ".cache" / "medzoo" / "checkpoints")
-
-
-@dataclass(frozen=True)
-class Result:
-    """One cell's outcome with its provenance. `status` is `ok`, `skipped` (e.g. weights unavailable; retried on
-    the next run) or `failed`; only `ok` results carry metrics, and a board shows only those."""
-
-    key: str
-    suite: str  # name@version
-    cell: dict[str, Any]  # the cell's full config (model, dataset, sizes, mode, seed, protocol, overrides)
-    status: str
-    reason: str = ""
-    metrics: dict[str, float] = field(default_factory=dict)  # test split
-    val_metrics: dict[str, float] = field(default_factory=dict)
-    ci: dict[str, list[float]] = field(default_factory=dict)  # 95% bootstrap CIs on test
-    per_class_auc: list[float] = field(default_factory=list)
-    n: dict[str, int] = field(default_factory=dict)
-    test_scores: list[list[float]] = field(default_factory=list)  # for paired bootstraps between rows
-    test_labels: list[list[int]] = field(default_factory=list)
-    per_image: list[dict[str, Any]] = field(default_factory=list)  # segmentation: metrics of each test image
-    training: dict[str, Any] = field(default_factory=dict)  # epochs run, best epoch, stop reason, history
-    data: dict[str, Any] = field(default_factory=dict)  # fingerprint, license, citation, resolution policy
-    model: dict[str, Any] = field(default_factory=dict)  # arch, tag, source, params, preprocessing
-    provenance: dict[str, Any] = field(default_factory=dict)  # git, packages, device, threads, load, times
-    schema: int = SCHEMA_VERSION
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=1, sort_keys=True, allow_nan=False)
-
-    @classmethod
-    def from_json(cls, text: str) -> Result:
-        return cls(**json.loads(text))
 
 
 class ResultStore:
@@ -68,6 +36,7 @@ class ResultStore:
         # one checkpoint folder per results store: a run into another store never resumes from (or deletes) this one's
         store_id = hashlib.sha256(str(self.root.resolve()).encode()).hexdigest()[:10]
         self.ckpt_root = Path(ckpt_root) if ckpt_root else checkpoint_dir() / store_id
+        self._scores: dict[tuple[str, str, str], tuple[np.ndarray, np.ndarray]] = {}
 
     def path(self, cell: Cell) -> Path:
         return self.root / cell.suite / f"{cell.key}.json"
@@ -83,29 +52,52 @@ class ResultStore:
     def done(self, cell: Cell) -> bool:
         """A finished cell (status ok or failed); a skipped one is tried again."""
         p = self.path(cell)
-        return p.is_file() and Result.from_json(p.read_text()).status != "skipped"
+        return p.is_file() and load(p).status != "skipped"
 
-    def write(self, result: Result, cell: Cell) -> Path:
-        path = self.path(cell)
-        _atomic_write(path, result.to_json().encode() + b"\n")
-        self.clear_checkpoint(cell)
+    def write(self, result: Result, cell: Cell | None = None) -> Path:
+        """The outputs sidecar first, then the JSON that names it: a result file is never without its arrays. With
+        the `cell`, its epoch checkpoint is dropped (the cell is done)."""
+        path = self.root / result.suite.partition("@")[0] / f"{result.key}.json"
+        if result.outputs is not None:
+            if result.blob is None:
+                raise ValueError(f"{result.key}: the result names outputs but carries no arrays to write")
+            _atomic_write(path.parent / result.outputs.file, result.blob)
+        _atomic_write(path, result.to_json().encode())
+        if cell is not None:
+            self.clear_checkpoint(cell)
         return path
 
     def result(self, suite: str, key: str) -> Result | None:
         """The stored result of cell `key` of `suite`, or None."""
         p = self.root / suite / f"{key}.json"
-        return Result.from_json(p.read_text()) if p.is_file() else None
+        return load(p) if p.is_file() else None
 
     def results(self, suite: str | None = None) -> Iterator[Result]:
-        """Every stored result (of `suite`), in file-name order; a file that does not parse is an error."""
+        """Every stored result (of `suite`), in file-name order, each validated (`ResultValidationError` names the
+        file and the field)."""
         folders = [self.root / suite] if suite else sorted(
             p for p in self.root.glob("*") if p.is_dir() and not p.name.startswith("."))
         for folder in folders:
             for p in sorted(folder.glob("*.json")):
-                try:
-                    yield Result.from_json(p.read_text())
-                except (json.JSONDecodeError, TypeError) as e:
-                    raise ValueError(f"{p} is not a valid medzoo result ({e}); delete it and re-run the cell") from e
+                yield load(p)
+
+    def outputs(self, result: Result) -> dict[str, np.ndarray]:
+        """The arrays `result`'s metrics were computed from (sha256-verified)."""
+        return read_outputs(result, self.root / result.suite.partition("@")[0])
+
+    def scores(self, result: Result, split: str = "test") -> tuple[np.ndarray, np.ndarray]:
+        """(labels, probabilities) of a classification result's `split`, from its stored outputs: what boards
+        bootstrap and compare (cached: a board reads each result many times)."""
+        cache_key = (result.suite, result.key, split)
+        if cache_key not in self._scores:
+            arrays = self.outputs(result)
+            if f"{split}/logits" in arrays:
+                assert result.data is not None
+                probs = probabilities(arrays[f"{split}/logits"], result.data.task)
+            else:  # a migrated schema-1 result: its rounded probabilities are all there is
+                probs = arrays[f"{split}/probabilities"]
+            self._scores[cache_key] = (arrays[f"{split}/labels"], probs)
+        return self._scores[cache_key]
 
     # --- per-epoch checkpoints --------------------------------------------------------------------------------
     def checkpoint_path(self, cell: Cell) -> Path:

@@ -16,9 +16,10 @@ import numpy as np
 import pandas as pd
 from rich.table import Table
 
-from benchmarks._board import footer, header, ok_results, png
+from benchmarks._board import NOTES_TEXT, footer, header, notes, ok_results, png
 from benchmarks.datasets import DATASETS
 from benchmarks.results import ResultStore
+from benchmarks.schema import CellRecord
 from benchmarks.suites import SUITES
 
 # metric columns per dataset (key in Result.metrics, header, higher is better): data, not branches
@@ -35,7 +36,7 @@ SCOPE = {"chase_db1": "pooled over the 8 test images' pixels inside the derived 
 REPORTED_COLUMNS = {"auc": "AUC", "acc": "Acc", "sensitivity": "Se", "f1": "F1",
                     "pixel_error": "pixel error (challenge)", "rand_error": "Rand error (challenge)"}
 BASE = ["dataset", "model", "weights", "mode", "patch", "budget", "epochs_run", "stop", "seeds", "img_f1_min",
-        "img_f1_max", "params_m", "source"]
+        "img_f1_max", "params_m", "notes", "source"]
 
 
 def is_segmentation(suite: str) -> bool:
@@ -45,13 +46,12 @@ def is_segmentation(suite: str) -> bool:
     return bool(spec.grids) and DATASETS.get(spec.grids[0].datasets[0]).task is Task.SEGMENTATION
 
 
-def _budget(cell: dict[str, object]) -> str:
-    p = cell["protocol"]
-    assert isinstance(p, dict)
-    budget = f"{p['epochs']} ep x {p['patches_per_epoch']} patches"
-    if p.get("time_budget_s"):
-        budget += f", ≤ {p['time_budget_s'] / 60:.0f} min"
-    return budget + "".join(f"; {k}={v} (override)" for k, v in cell.get("overrides") or [])  # type: ignore[union-attr]
+def _budget(cell: CellRecord) -> str:
+    p = cell.protocol
+    budget = f"{p.epochs} ep x {p.patches_per_epoch} patches"
+    if p.time_budget_s:
+        budget += f", ≤ {p.time_budget_s / 60:.0f} min"
+    return budget + "".join(f"; {k}={v} (override)" for k, v in cell.overrides)
 
 
 def board(store: ResultStore, suite: str) -> pd.DataFrame:
@@ -61,14 +61,15 @@ def board(store: ResultStore, suite: str) -> pd.DataFrame:
         return pd.DataFrame(columns=BASE)
     rows = []
     for r in ok:
-        cfg = json.dumps({k: v for k, v in r.cell.items() if k != "seed"}, sort_keys=True)
-        rows.append({"dataset": r.cell["dataset"], "config": cfg, "model": r.cell["model"].partition(".")[0],
-                     "weights": r.cell["model"].partition(".")[2], "mode": r.cell["mode"],
-                     "patch": r.cell["input_size"], "budget": _budget(r.cell), "epochs_run": r.training["epochs_run"],
-                     "stop": r.training["stop_reason"], "params_m": r.model["num_params"] / 1e6,
-                     "img_f1_min": min((i["f1"] for i in r.per_image), default=np.nan),
-                     "img_f1_max": max((i["f1"] for i in r.per_image), default=np.nan),
-                     **{k: r.metrics.get(k, np.nan) for k, _, _ in METRIC_COLUMNS[r.cell["dataset"]]}})
+        assert r.training is not None and r.model is not None and r.metrics is not None
+        cfg = json.dumps({k: v for k, v in r.cell.config().items() if k != "seed"}, sort_keys=True)
+        f1s = [i.metrics["f1"] for i in r.metrics.per_image if i.metrics.get("f1") is not None]
+        rows.append({"dataset": r.cell.dataset, "config": cfg, "model": r.cell.arch, "weights": r.cell.tag,
+                     "mode": r.cell.mode, "patch": r.cell.input_size, "budget": _budget(r.cell),
+                     "epochs_run": r.training.epochs_run, "stop": r.training.stop_reason,
+                     "params_m": r.model.num_params / 1e6, "notes": notes([r]),
+                     "img_f1_min": min(f1s, default=np.nan), "img_f1_max": max(f1s, default=np.nan),
+                     **{k: _num(r.test.get(k)) for k, _, _ in METRIC_COLUMNS[r.cell.dataset]}})
     df = pd.DataFrame(rows)
     keys = ["dataset", "config", "model", "weights", "mode", "patch", "budget"]
     parts = []
@@ -76,6 +77,7 @@ def board(store: ResultStore, suite: str) -> pd.DataFrame:
         cols = [k for k, _, _ in METRIC_COLUMNS[str(name)]]
         agg = group.groupby(keys, sort=False).agg(
             seeds=("model", "size"), epochs_run=("epochs_run", "mean"), stop=("stop", "first"),
+            notes=("notes", lambda v: "; ".join(dict.fromkeys(x for x in v if x))),
             params_m=("params_m", "first"), img_f1_min=("img_f1_min", "min"), img_f1_max=("img_f1_max", "max"),
             **{f"{c}_mean": (c, "mean") for c in cols},
             **{f"{c}_std": (c, "std") for c in cols}).reset_index()
@@ -94,7 +96,13 @@ def humans(store: ResultStore, suite: str) -> dict[str, dict[str, float]]:
     """The second observer's scores per dataset, as stored with the results (identical in every result of a
     dataset: it depends only on the test images)."""
     ok, _ = ok_results(store, suite)
-    return {r.cell["dataset"]: r.data["second_observer"] for r in ok if r.data.get("second_observer")}
+    return {r.cell.dataset: {k: _num(v) for k, v in r.data.second_observer.items()}
+            for r in ok if r.data is not None and r.data.second_observer}
+
+
+def _num(x: float | None) -> float:
+    """A stored metric for a table: None (undefined) becomes NaN, shown as –."""
+    return np.nan if x is None else x
 
 
 def _fmt(mean: float, std: float | None = None, digits: int = 4) -> str:
@@ -112,15 +120,17 @@ def _section(name: str, rows: pd.DataFrame, human: dict[str, float] | None, rep:
     else:
         lines += [f"![image, ground truth, prediction](figures/segmentation_{name}.png)", "",
                   "| model | weights | mode | patch | budget | epochs run (stop) | seeds | "
-                  + " | ".join(h + (" ↓" if not up else "") for _, h, up in cols) + " | per-image F1 | params |",
-                  "|---|---|---|---:|---|---|---:|" + "---:|" * len(cols) + "---|---:|"]
+                  + " | ".join(h + (" ↓" if not up else "") for _, h, up in cols)
+                  + " | per-image F1 | params | notes |",
+                  "|---|---|---|---:|---|---|---:|" + "---:|" * len(cols) + "---|---:|---|"]
     for r in rows.to_dict("records"):
         weights = "random init (from scratch)" if r["weights"] == "random" else r["weights"]
         multi = r["seeds"] > 1
         metric_cells = " | ".join(_fmt(r[f"{c}_mean"], r[f"{c}_std"] if multi else None) for c, _, _ in cols)
         lines.append(f"| {r['model']} | {weights} | {r['mode']} | {r['patch']} | {r['budget']} | "
                      f"{r['epochs_run']:.0f} ({r['stop']}) | {r['seeds']} | {metric_cells} | "
-                     f"{_fmt(r['img_f1_min'], None, 3)}–{_fmt(r['img_f1_max'], None, 3)} | {r['params_m']:.1f}M |")
+                     f"{_fmt(r['img_f1_min'], None, 3)}–{_fmt(r['img_f1_max'], None, 3)} | {r['params_m']:.1f}M | "
+                     f"{r['notes']} |")
     if human:
         lines += ["", "Human baseline — the second observer scored against the first on the same test images, by the "
                       "same code (medzoo):", "",
@@ -153,8 +163,8 @@ def markdown(store: ResultStore, suite: str, b: pd.DataFrame | None = None) -> s
              "*budget* is the protocol's cap: training stops at the first epoch "
              "end past the time budget, at early stopping, or at the last epoch — *epochs run (stop)* says which. "
              "Figures: the first test image | ground truth | the plain U-Net's prediction, made by `medzoo predict` "
-             "from the model the run kept (commands in `leaderboards/figures/README.md`).", ""]
-    datasets = sorted(set(b["dataset"]) | {r.cell["dataset"] for r in other})
+             "from the model the run kept (commands in `leaderboards/figures/README.md`). " + NOTES_TEXT, ""]
+    datasets = sorted(set(b["dataset"]) | {r.cell.dataset for r in other})
     for name in datasets:
         lines += _section(name, b[b["dataset"] == name], hum.get(name), rep[rep["dataset"] == name])
     return "\n".join(lines + footer(other, datasets))

@@ -29,10 +29,12 @@ from torch import nn
 import zoo
 from benchmarks.datasets import DATASETS, DatasetNotFoundError, Split
 from benchmarks.datasets.segmentation import SegSample, load_samples
-from benchmarks.harness import (Loop, Report, _quiet, _training, apply_flips, autocast, draw_flips, provenance,
-                                seed_everything, train)
-from benchmarks.results import Result, ResultStore
-from benchmarks.seg_metrics import isbi_metrics, segmentation_metrics
+from benchmarks.harness import (Loop, Report, _quiet, _training, apply_flips, autocast, draw_flips, finish,
+                                provenance, seed_everything, train)
+from benchmarks.results import ResultStore
+from benchmarks.schema import Result, finite_dict
+from benchmarks.seg_metrics import (adapted_rand_error, dense_histograms, histogram_metrics, image_histograms,
+                                    LEVELS, quantise, segmentation_metrics, sparse_histograms, threshold_level)
 from benchmarks.suites import Cell, SegProtocol
 from zoo import MedzooError, TransferMode, WeightsUnavailableError
 
@@ -41,49 +43,100 @@ VAL_PATCH_SEED = 0  # the fixed validation crops: the same for every cell, seed 
 PER_IMAGE_KEYS = ("auc", "acc", "sensitivity", "specificity", "f1", "iou")
 
 
-# --- scoring -----------------------------------------------------------------------------------------------------
-def _pooled(probs: list[np.ndarray], samples: list[SegSample], attr: str = "mask") -> tuple[np.ndarray, ...]:
-    return (np.concatenate([p.ravel() for p in probs]), np.concatenate([getattr(s, attr).ravel() for s in samples]),
-            np.concatenate([s.fov.ravel() for s in samples]))
+# --- scoring: from the stored outputs -----------------------------------------------------------------------------
+@dataclass
+class SegOutputs:
+    """What a segmentation cell stores of one split, and scores from: per image, the counts of its uint16-quantised
+    probabilities split by FOV and ground truth (`seg_metrics.image_histograms`); for scorers that need the
+    pixels' layout (ISBI's Rand error), the thresholded prediction and the ground truth as bit masks."""
+
+    ids: list[str]
+    hists: np.ndarray  # (n, 2 [outside/inside FOV], 2 [truth neg/pos], LEVELS + 1)
+    pred: np.ndarray | None = None  # (n, H, W) bool at THRESHOLD
+    truth: np.ndarray | None = None
+
+    @classmethod
+    def of(cls, probs: list[np.ndarray], samples: list[SegSample], spatial: bool, attr: str = "mask") -> SegOutputs:
+        qs = [quantise(p) for p in probs]
+        truths = [getattr(s, attr).astype(bool) for s in samples]
+        hists = np.stack([image_histograms(q, t, s.fov) for q, t, s in zip(qs, truths, samples, strict=True)])
+        k = threshold_level(THRESHOLD)
+        return cls([s.id for s in samples], hists, np.stack([q >= k for q in qs]) if spatial else None,
+                    np.stack(truths) if spatial else None)
+
+    def arrays(self, split: str) -> dict[str, np.ndarray]:
+        out = {f"{split}/{k}": v for k, v in sparse_histograms(self.hists).items()}
+        if self.pred is not None and self.truth is not None:
+            out |= {f"{split}/mask_shape": np.asarray(self.pred.shape, np.int64),
+                    f"{split}/pred_bits": np.packbits(self.pred, axis=-1),
+                    f"{split}/truth_bits": np.packbits(self.truth, axis=-1)}
+        return out
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], split: str, ids: list[str]) -> SegOutputs:
+        hists = dense_histograms(*(arrays[f"{split}/hist_{k}"] for k in ("offsets", "levels", "counts")))
+        if f"{split}/pred_bits" not in arrays:
+            return cls(ids, hists)
+        w = int(arrays[f"{split}/mask_shape"][-1])
+        bits = [np.unpackbits(arrays[f"{split}/{k}"], axis=-1, count=w).astype(bool) for k in ("pred", "truth")]
+        return cls(ids, hists, *bits)
 
 
-def score_vessels(probs: list[np.ndarray], samples: list[SegSample]) -> dict[str, float]:
+def score_vessels(o: SegOutputs) -> dict[str, float]:
     """Pooled pixel metrics inside the FOV, and over the whole image as `whole_*`."""
-    p, t, fov = _pooled(probs, samples)
-    inside = segmentation_metrics(p, t, fov, THRESHOLD)
-    whole = segmentation_metrics(p, t, None, THRESHOLD)
+    inside = histogram_metrics(o.hists[:, 1].sum(0), THRESHOLD)
+    whole = histogram_metrics(o.hists.sum((0, 1)), THRESHOLD)
     return inside | {f"whole_{k}": whole[k] for k in ("auc", "acc", "sensitivity", "specificity", "f1", "iou")}
 
 
-def score_membranes(probs: list[np.ndarray], samples: list[SegSample]) -> dict[str, float]:
-    """ISBI-2012: membrane Dice/IoU, pixel error, adapted Rand error, AUC (and Se/Sp/Acc for the record)."""
-    isbi = isbi_metrics(np.stack(probs), np.stack([s.mask for s in samples]), THRESHOLD)
-    p, t, _ = _pooled(probs, samples)
-    base = segmentation_metrics(p, t, None, THRESHOLD)
-    return isbi | {k: base[k] for k in ("acc", "sensitivity", "specificity", "f1", "prevalence", "n_pixels")}
+def score_membranes(o: SegOutputs) -> dict[str, float]:
+    """ISBI-2012: membrane Dice/IoU, pixel error, adapted Rand error (per slice, from the bit masks; see
+    `seg_metrics.isbi_metrics`), AUC, and Se/Sp/Acc for the record."""
+    if o.pred is None or o.truth is None:
+        raise MedzooError("membrane scoring needs the stored bit masks (pred_bits, truth_bits)")
+    base = histogram_metrics(o.hists.sum((0, 1)), THRESHOLD)
+    rand = [adapted_rand_error(~t, ~p) for p, t in zip(o.pred, o.truth, strict=True)]
+    return {"dice": base["dice"], "iou": base["iou"], "pixel_error": 1.0 - base["acc"],
+            "rand_error": float(np.nanmean(rand)) if not np.isnan(rand).all() else float("nan"), "auc": base["auc"],
+            **{k: base[k] for k in ("acc", "sensitivity", "specificity", "f1", "prevalence", "n_pixels")}}
 
 
-SCORERS: dict[str, Callable[[list[np.ndarray], list[SegSample]], dict[str, float]]] = {
-    "chase_db1": score_vessels, "drive": score_vessels, "isbi2012": score_membranes,
+@dataclass(frozen=True)
+class Scorer:
+    score: Callable[[SegOutputs], dict[str, float]]
+    spatial: bool = False  # needs the bit masks, not only the histograms
+
+
+SCORERS: dict[str, Scorer] = {
+    "chase_db1": Scorer(score_vessels), "drive": Scorer(score_vessels), "isbi2012": Scorer(score_membranes, True),
 }
 
 
-def per_image(probs: list[np.ndarray], samples: list[SegSample]) -> list[dict[str, Any]]:
+def per_image(o: SegOutputs) -> list[dict[str, Any]]:
     """Per-image metrics inside the FOV (for spread across images, and to find the worst case)."""
     out = []
-    for p, s in zip(probs, samples, strict=True):
-        m = segmentation_metrics(p, s.mask, s.fov, THRESHOLD)
-        out.append({"id": s.id} | {k: round(m[k], 6) for k in PER_IMAGE_KEYS})
+    for i, image_id in enumerate(o.ids):
+        m = histogram_metrics(o.hists[i, 1], THRESHOLD)
+        out.append({"id": image_id, "metrics": finite_dict({k: m[k] for k in PER_IMAGE_KEYS})})
     return out
 
 
-def human_baseline(dataset: str, samples: list[SegSample]) -> dict[str, float] | None:
+def score(dataset: str, outputs: dict[Split, SegOutputs]) -> dict[str, Any]:
+    """The metrics section of a segmentation result, from its outputs (also how a stored result is re-scored)."""
+    scorer = SCORERS[dataset].score
+    return {"test": finite_dict(scorer(outputs[Split.TEST])), "val": finite_dict(scorer(outputs[Split.VAL])),
+            "per_image": per_image(outputs[Split.TEST])}
+
+
+def human_baseline(dataset: str, samples: list[SegSample]) -> dict[str, float | None] | None:
     """The second observer scored against the first with the dataset's scorer; None without a second observer.
     AUC is dropped: a binary rater has one operating point, not a curve."""
     if not samples or any(s.mask2 is None for s in samples):
         return None
-    scores = SCORERS[dataset]([s.mask2.astype(np.float64) for s in samples if s.mask2 is not None], samples)
-    return {k: v for k, v in scores.items() if "auc" not in k}
+    scorer = SCORERS[dataset]
+    probs = [s.mask2.astype(np.float64) for s in samples if s.mask2 is not None]
+    scores = scorer.score(SegOutputs.of(probs, samples, scorer.spatial))
+    return finite_dict({k: v for k, v in scores.items() if "auc" not in k})
 
 
 # --- patches -----------------------------------------------------------------------------------------------------
@@ -158,7 +211,8 @@ def segmentation_loop(train_imgs: Images, val_imgs: Images, val_samples: list[Se
         val = {"val_loss": float(loss_fn(logits, yv)), "val_dice": _dice(logits, yv)}
         if epoch % p.val_full_every == 0:
             probs = predict_images(net, val_imgs, p, device, report, "validation images")
-            full = segmentation_metrics(*_pooled(probs, val_samples), THRESHOLD)
+            full = segmentation_metrics(np.stack(probs), np.stack([s.mask for s in val_samples]),
+                                        np.stack([s.fov for s in val_samples]), THRESHOLD)
             val |= {"val_full_auc": full["auc"], "val_full_f1": full["f1"]}
         return val
 
@@ -185,7 +239,7 @@ def run_segmentation_cell(cell: Cell, data_dir: Path | str | None = None, device
 
     def skipped(reason: str) -> Result:
         return Result(key=cell.key, suite=f"{cell.suite}@{cell.version}", cell=cell.config(), status="skipped",
-                      reason=reason, provenance=prov)
+                      reason=reason, provenance=finish(prov, t0))
 
     try:
         samples = {s: load_samples(cell.dataset, s, data_dir) for s in Split}
@@ -204,8 +258,9 @@ def run_segmentation_cell(cell: Cell, data_dir: Path | str | None = None, device
     ckpt = (lambda s: store.save_checkpoint(cell, s), lambda: store.load_checkpoint(cell)) if store else None
     loop = segmentation_loop(imgs[Split.TRAIN], imgs[Split.VAL], samples[Split.VAL], p, dev, report)
     out = train(net, cell.mode, loop, p, cell.seed, dev, ckpt, report)
-    probs = {s: predict_images(out.net, imgs[s], p, dev, report, s.value) for s in (Split.VAL, Split.TEST)}
-    score = SCORERS[cell.dataset]
+    scorer = SCORERS[cell.dataset]
+    outputs = {s: SegOutputs.of(predict_images(out.net, imgs[s], p, dev, report, s.value), samples[s], scorer.spatial)
+               for s in (Split.VAL, Split.TEST)}
     model: dict[str, Any] = {"name": cell.model, "arch": spec.name, "family": spec.family, "tag": cell.tag,
                              "source": net.pretrained_cfg.get("source"), "num_params": spec.num_params,
                              "width": spec.feature_dim, "preprocessing": {"mean": list(pre.mean), "std": list(pre.std)}}
@@ -216,17 +271,17 @@ def run_segmentation_cell(cell: Cell, data_dir: Path | str | None = None, device
                 "trained_on": cell.dataset, "cell": cell.key, "positive_class": ds.labels["1"]}
         model["checkpoint"] = {"path": str(path), "sha256": zoo.save_trained(path, out.net, meta)}
     data = {"dataset": ds.name, "task": ds.task.value, "fingerprint": ds.fingerprint(None, data_dir),
-            "license": ds.license, "citation": ds.citation, "positive_class": ds.labels["1"],
-            "test_images": [s.id for s in samples[Split.TEST]],
+            "n": {s.value: len(samples[s]) for s in Split}, "license": ds.license, "citation": ds.citation,
+            "positive_class": ds.labels["1"], "test_images": [s.id for s in samples[Split.TEST]],
             "second_observer": human_baseline(cell.dataset, samples[Split.TEST])}
-    prov["duration_s"] = round(time.perf_counter() - t0, 2)
+    arrays = {k: v for s, o in outputs.items() for k, v in o.arrays(s.value).items()}
     return Result(
         key=cell.key, suite=f"{cell.suite}@{cell.version}", cell=cell.config(), status="ok",
-        metrics=score(probs[Split.TEST], samples[Split.TEST]),
-        val_metrics=score(probs[Split.VAL], samples[Split.VAL]),
-        per_image=per_image(probs[Split.TEST], samples[Split.TEST]),
-        n={s.value: len(samples[s]) for s in Split},
+        metrics=score(cell.dataset, outputs),
         training=_training(out) | {"time_budget_s": p.time_budget_s, "patches_seen": out.epochs_run *
                                    p.patches_per_epoch, "threads": torch.get_num_threads()},
-        data=data, model=model, provenance=prov,
-    )
+        data=data, model=model, provenance=finish(prov, t0),
+    ).with_outputs(arrays, "segmentation-histograms",
+                   note=f"uint16 levels q = round(p * {LEVELS}); positive iff q >= {threshold_level(THRESHOLD)}; "
+                        f"histograms per image [outside/inside FOV][truth 0/1] (CSR); ids: data.test_images and "
+                        f"the validation images in order")

@@ -30,6 +30,7 @@ from benchmarks.datasets import DATASETS, Split
 from benchmarks.feature_cache import FeatureCache
 from benchmarks.harness import (Resolution, _Split, _fresh_head, _predict, _cpu, _training, classification_loop,
                                 run_cell, seed_everything, to_input, train)
+from benchmarks.schema import probabilities
 from benchmarks.suites import SUITES, Cell, Policy, Protocol
 from zoo import TransferMode
 
@@ -112,12 +113,13 @@ def linear_probe(data_dir: Path | str | None, seed: int = 0) -> list[Row]:
     dev = torch.device("cpu")
     loop = classification_loop(data[Split.TRAIN], data[Split.VAL], transform, ds.task, PROBE, dev)
     out = train(net.to(memory_format=torch.channels_last), TransferMode.LINEAR_PROBE, loop, PROBE, seed, dev)
-    scores, _ = _predict(out.net, data[Split.TEST], transform, ds.task, PROBE.batch_size, dev)
-    ref_auc = metrics.evaluate(data[Split.TEST].y, scores, ds.task)["auc"]
+    logits, _ = _predict(out.net, data[Split.TEST], transform, ds.task, PROBE.batch_size, dev)
+    ref_auc = metrics.evaluate(data[Split.TEST].y, probabilities(logits, ds.task.value), ds.task)["auc"]
     t_ref = time.perf_counter() - t
     epochs = PROBE.epochs
-    assert _training(out)["epochs_run"] == epochs == ours.training["epochs_run"]
-    auc = ours.metrics["auc"]
+    assert ours.training is not None and _training(out)["epochs_run"] == epochs == ours.training.epochs_run
+    auc = ours.test["auc"]
+    assert auc is not None
     d_auc = auc - ref_auc
     return [Row("linear probe", "medzoo cell (features once + head)", f"{t_ours:.1f} s",
                 f"{epochs} epochs; test AUC {auc:.4f}", {"seconds": t_ours, "auc": auc}),

@@ -7,14 +7,13 @@ and a board never mixes versions.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
 from itertools import product
 from typing import Any
 
 from benchmarks.datasets.segmentation import NATIVE_SIZE
+from benchmarks.versions import versions
 from zoo import Registry, TransferMode
 
 
@@ -133,12 +132,19 @@ class Cell:
             del d["init_from"]
         if self.protocol.train_subset is None:  # likewise for cells that train on the whole training split
             del d["protocol"]["train_subset"]
+        d["versions"] = versions(self.arch, self.kind)
         return d
 
     @property
+    def kind(self) -> str:
+        """The cell kind (`benchmarks.versions.CELL_VERSIONS`): what code turns it into a result."""
+        return "segmentation" if isinstance(self.protocol, SegProtocol) else "classification"
+
+    @property
     def config_hash(self) -> str:
-        blob = json.dumps(self.config(), sort_keys=True, default=str).encode()
-        return hashlib.sha256(blob).hexdigest()[:12]
+        from benchmarks.schema import config_hash
+
+        return config_hash(self.config())
 
     @property
     def key(self) -> str:

@@ -12,12 +12,13 @@ import pandas as pd
 from rich.table import Table
 
 from benchmarks import metrics
-from benchmarks._board import footer, header, ok_results, png
-from benchmarks.results import Result, ResultStore
+from benchmarks._board import NOTES_TEXT, footer, header, notes, ok_results, png
+from benchmarks.results import ResultStore
+from benchmarks.schema import Result
 from benchmarks.suites import SUITES, TransferGrid
 
 COLUMNS = ["arch", "mode", "source", "target", "seeds", "auc_mean", "auc_std", "delta", "delta_ci_low",
-           "delta_ci_high", "p_value", "scratch_auc_mean"]
+           "delta_ci_high", "p_value", "scratch_auc_mean", "notes"]
 MODES = ("features", "finetune")
 
 
@@ -28,7 +29,7 @@ def is_transfer_matrix(suite: str) -> bool:
 
 def _row_of(r: Result, grid: TransferGrid) -> tuple[str, str] | None:
     """(source row, mode column) of a result, or None for the scratch reference (it is the Δ baseline)."""
-    tag, mode = r.cell["model"].partition(".")[2], r.cell["mode"]
+    tag, mode = r.cell.tag, r.cell.mode
     if mode == "scratch":
         return None
     source = "none" if tag == "random" else "imagenet" if tag == grid.imagenet else tag
@@ -44,8 +45,9 @@ def _split(ok: list[Result], suite: str, grid: TransferGrid) -> tuple[list[Resul
     return [r for r in ok if r.key in targets], [r for r in ok if r.key in sources]
 
 
-def _scores(results: list[Result]) -> list[np.ndarray]:
-    return [np.asarray(r.test_scores) for r in sorted(results, key=lambda r: r.cell["seed"])]
+def _scores(store: ResultStore, results: list[Result]) -> list[np.ndarray]:
+    """Test probabilities of each seed, from the stored outputs (the same arrays the AUCs came from)."""
+    return [store.scores(r)[1] for r in sorted(results, key=lambda r: r.cell.seed)]
 
 
 def board(store: ResultStore, suite: str) -> pd.DataFrame:
@@ -56,25 +58,26 @@ def board(store: ResultStore, suite: str) -> pd.DataFrame:
         assert isinstance(grid, TransferGrid)
         mine, _ = _split(ok, suite, grid)
         for target in grid.datasets:
-            on_target = [r for r in mine if r.cell["dataset"] == target]
-            scratch = [r for r in on_target if r.cell["mode"] == "scratch"]
+            on_target = [r for r in mine if r.cell.dataset == target]
+            scratch = [r for r in on_target if r.cell.mode == "scratch"]
             groups: dict[tuple[str, str], list[Result]] = {}
             for r in on_target:
                 where = _row_of(r, grid)
                 if where is not None:
                     groups.setdefault(where, []).append(r)
             for (source, mode), results in groups.items():
-                auc = [r.metrics["auc"] for r in results]
+                auc = [r.test["auc"] for r in results]
                 row = {"arch": grid.arch, "mode": mode, "source": source, "target": target, "seeds": len(auc),
                        "auc_mean": float(np.mean(auc)), "auc_std": float(np.std(auc, ddof=1)) if len(auc) > 1 else 0.0,
                        "delta": np.nan, "delta_ci_low": np.nan, "delta_ci_high": np.nan, "p_value": np.nan,
-                       "scratch_auc_mean": np.nan}
+                       "scratch_auc_mean": np.nan, "notes": notes(results + scratch)}
                 if scratch:
-                    test = metrics.paired_bootstrap_seeds(results[0].test_labels, _scores(results), _scores(scratch),
-                                                          results[0].data["task"])
+                    assert results[0].data is not None
+                    test = metrics.paired_bootstrap_seeds(store.scores(results[0])[0], _scores(store, results),
+                                                          _scores(store, scratch), results[0].data.task)
                     row |= {"delta": test.delta, "delta_ci_low": test.ci_low, "delta_ci_high": test.ci_high,
                             "p_value": test.p_value,
-                            "scratch_auc_mean": float(np.mean([r.metrics["auc"] for r in scratch]))}
+                            "scratch_auc_mean": float(np.mean([r.test["auc"] for r in scratch]))}
                 rows.append(row)
     if not rows:
         return pd.DataFrame(columns=COLUMNS)
@@ -96,12 +99,12 @@ def _cell_text(r: pd.Series | None, md: bool = True) -> str:
 
 
 def _protocol_text(results: list[Result]) -> str:
-    trained = next((r for r in results if r.cell["mode"] != "features"), None)
+    trained = next((r for r in results if r.cell.mode != "features"), None)
     if trained is None:
         return ""
-    p = trained.cell["protocol"]
-    return (f"{p['optimizer']} {p['lr']:g}, {p['schedule']}, {p['epochs']} epochs, batch {p['batch_size']}, best "
-            f"{p['monitor'].replace('_', ' ')}")
+    p = trained.cell.protocol
+    return (f"{p.optimizer} {p.lr:g}, {p.schedule}, {p.epochs} epochs, batch {p.batch_size}, best "
+            f"{p.monitor.replace('_', ' ')}")
 
 
 def markdown(store: ResultStore, suite: str, b: pd.DataFrame | None = None) -> str:
@@ -117,14 +120,16 @@ def markdown(store: ResultStore, suite: str, b: pd.DataFrame | None = None) -> s
              "then **Δ** = mean AUC minus the mean AUC of the same architecture trained on the target *from "
              "scratch*, with a paired-bootstrap 95% CI (1000 stratified resamples of the target's test images, the "
              "same images for every seed of both rows); **bold** where the CI excludes 0. The diagonal (source = "
-             "target) is left out. Figure: the Δ of every cell as a heatmap.", "",
+             "target) is left out. Figure: the Δ of every cell as a heatmap. AUCs, Δs and CIs are computed from "
+             "the outputs stored with the results. " + NOTES_TEXT + " A matrix cell's notes are in the CSV; the "
+             "sources' notes in their table.", "",
              f"![transfer matrix heatmap]({suite}.png)", ""]
     for grid in spec.grids:
         assert isinstance(grid, TransferGrid)
         mine, sources = _split(ok, suite, grid)
         shown.update(r.key for r in mine + sources)
         sub = b[b["arch"] == grid.arch]
-        size = mine[0].data["input_size"] if mine else grid.input_size or grid.data_size
+        size = mine[0].data.input_size if mine and mine[0].data else grid.input_size or grid.data_size
         lines += [f"## {grid.arch} ({size} px)", ""]
         if sub.empty:
             lines += ["No results yet.", ""]
@@ -134,12 +139,13 @@ def markdown(store: ResultStore, suite: str, b: pd.DataFrame | None = None) -> s
                   + (f", on {subset} training images of the target" if subset else "") + ". Sources: "
                   + (f"fine-tuned from ImageNet ({grid.imagenet})" if grid.imagenet else "trained from scratch")
                   + f", {_protocol_text(sources) or 'as the targets'}, on the whole training split, seed 0:", "",
-                  "| source | test AUC on its own test split | training images | epochs run (best) |",
-                  "|---|---:|---:|---|"]
-        lines += [f"| {r.cell['dataset']} | {r.metrics['auc']:.3f} | {r.n['train']} | {r.training['epochs_run']} "
-                  f"({r.training['best_epoch']}) |" for r in sorted(sources, key=lambda r: r.cell["dataset"])]
+                  "| source | test AUC on its own test split | training images | epochs run (best) | notes |",
+                  "|---|---:|---:|---|---|"]
+        lines += [f"| {r.cell.dataset} | {r.test['auc']:.3f} | {r.data.n['train'] if r.data else '?'} | "
+                  f"{r.training.epochs_run if r.training else '?'} ({r.training.best_epoch if r.training else '?'}) "
+                  f"| {notes([r])} |" for r in sorted(sources, key=lambda r: r.cell.dataset)]
         lines.append("")
-        scratch = {t: [r.metrics["auc"] for r in mine if r.cell["dataset"] == t and r.cell["mode"] == "scratch"]
+        scratch = {t: [r.test["auc"] for r in mine if r.cell.dataset == t and r.cell.mode == "scratch"]
                    for t in grid.datasets}
         for mode in MODES:
             m = sub[sub["mode"] == mode]

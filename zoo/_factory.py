@@ -42,6 +42,7 @@ def register_model(
     num_classes: int = 1000,
     size_divisor: int = 1,
     description: str = "",
+    version: int = 1,
 ) -> Callable[[Builder], Builder]:
     """Decorator: register `builder(num_classes=..., in_chans=...)` under `name` (default: its __name__)."""
 
@@ -51,6 +52,7 @@ def register_model(
             weights=weights or {}, default_tag=default_tag, default_size=default_size, min_size=min_size,
             feature_dim=feature_dim, num_params=num_params, gflops=gflops, num_classes=num_classes,
             size_divisor=size_divisor, description=description or (builder.__doc__ or "").strip().split("\n")[0],
+            version=version,
         ))
         return builder
 

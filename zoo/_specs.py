@@ -117,6 +117,7 @@ class ModelSpec:
     num_classes: int = 1000
     size_divisor: int = 1
     description: str = ""
+    version: int = 1  # bump when what the builder makes changes (part of every cell key: benchmarks.versions)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "weights", MappingProxyType(dict(self.weights)))
