@@ -255,8 +255,8 @@ class Result(_Record):
         return self.metrics.test if self.metrics else {}
 
     def to_json(self) -> str:
-        return json.dumps(self.model_dump(mode="json", exclude_unset=True), indent=1, sort_keys=True,
-                          allow_nan=False) + "\n"
+        data = self.model_dump(mode="json", exclude_unset=True) | {"schema_version": SCHEMA_VERSION}
+        return json.dumps(data, indent=1, sort_keys=True, allow_nan=False) + "\n"
 
     def with_outputs(self, arrays: dict[str, np.ndarray], kind: str, lossless: bool = True, note: str = "") -> Result:
         """This result with its outputs sidecar attached (serialised now, so the sha256 is known before writing)."""
@@ -291,6 +291,9 @@ def parse(data: Any, where: str) -> Result:
     if isinstance(data, dict) and data.get("schema") == 1:
         raise ResultValidationError(f"{where}: a schema-1 result; convert the store with `python "
                                     f"scripts/migrate_results.py` (its history stays in git)")
+    if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
+        found = data.get("schema_version") if isinstance(data, dict) else type(data).__name__
+        raise ResultValidationError(f"{where}: field schema_version: expected {SCHEMA_VERSION}, found {found!r}")
     try:
         result = Result.model_validate(data)
     except ValidationError as e:
@@ -348,6 +351,7 @@ def json_schema() -> dict[str, Any]:
     schema = Result.model_json_schema(mode="serialization")
     schema["$id"] = "urn:medzoo:result:2"
     schema["title"] = "medzoo result, schema 2"
+    schema["required"] = sorted({*schema["required"], "schema_version"})
     return schema
 
 

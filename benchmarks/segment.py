@@ -29,12 +29,12 @@ from torch import nn
 import zoo
 from benchmarks.datasets import DATASETS, DatasetNotFoundError, Split
 from benchmarks.datasets.segmentation import SegSample, load_samples
-from benchmarks.harness import (Loop, Report, _quiet, _training, apply_flips, autocast, draw_flips, finish,
-                                provenance, seed_everything, train)
+from benchmarks.harness import (Loop, Report, _quiet, _training, apply_flips, autocast, draw_flips, finish, provenance,
+                                seed_everything, train)
 from benchmarks.results import ResultStore
 from benchmarks.schema import Result, finite_dict
-from benchmarks.seg_metrics import (adapted_rand_error, dense_histograms, histogram_metrics, image_histograms,
-                                    LEVELS, quantise, segmentation_metrics, sparse_histograms, threshold_level)
+from benchmarks.seg_metrics import (LEVELS, adapted_rand_error, dense_histograms, histogram_metrics, image_histograms,
+                                    quantise, segmentation_metrics, sparse_histograms, threshold_level)
 from benchmarks.suites import Cell, SegProtocol
 from zoo import MedzooError, TransferMode, WeightsUnavailableError
 
@@ -78,7 +78,8 @@ class SegOutputs:
         if f"{split}/pred_bits" not in arrays:
             return cls(ids, hists)
         w = int(arrays[f"{split}/mask_shape"][-1])
-        bits = [np.unpackbits(arrays[f"{split}/{k}"], axis=-1, count=w).astype(bool) for k in ("pred", "truth")]
+        bits = [np.unpackbits(arrays[f"{split}/{k}_bits"], axis=-1, count=w).astype(bool)
+                for k in ("pred", "truth")]
         return cls(ids, hists, *bits)
 
 

@@ -28,7 +28,7 @@ import zoo
 from benchmarks import metrics
 from benchmarks.datasets import DATASETS, Split
 from benchmarks.feature_cache import FeatureCache
-from benchmarks.harness import (Resolution, _Split, _fresh_head, _predict, _cpu, _training, classification_loop,
+from benchmarks.harness import (Resolution, _cpu, _fresh_head, _predict, _Split, _training, classification_loop,
                                 run_cell, seed_everything, to_input, train)
 from benchmarks.schema import probabilities
 from benchmarks.suites import SUITES, Cell, Policy, Protocol

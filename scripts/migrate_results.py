@@ -63,7 +63,8 @@ def convert(old: dict[str, Any], source: Path, root: Path, keys: dict[str, str])
         migration["note"] = "schema 1"
         return Result(**base, migration=migration)
     data = dict(old["data"], n=old["n"])
-    original = {"original_metrics": finite_dict(old["metrics"]), "original_val_metrics": finite_dict(old["val_metrics"]),
+    original = {"original_metrics": finite_dict(old["metrics"]),
+                "original_val_metrics": finite_dict(old["val_metrics"]),
                 "original_ci": {k: tuple(v) for k, v in old["ci"].items()}}
     common = base | {"model": old["model"], "data": data, "training": old["training"]}
     if data["task"] == "segmentation":

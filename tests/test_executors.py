@@ -21,7 +21,8 @@ import pytest
 from benchmarks.cli import main
 from benchmarks.executors import RayExecutor
 from benchmarks.harness import run_cell
-from benchmarks.results import Result, ResultStore
+from benchmarks.results import ResultStore
+from benchmarks.schema import Result, load
 from benchmarks.suites import SUITES, Grid, Policy, Suite
 from zoo import TransferMode
 
@@ -57,9 +58,10 @@ def test_two_runs_on_one_store_compute_and_store_every_cell_once(tmp_path: Path)
     assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
     computed = [re.findall(r"^ok (.+?): test AUC", o[1], flags=re.M) for o in outs]
     assert len(computed[0]) + len(computed[1]) == 6 and not set(computed[0]) & set(computed[1])
-    files = sorted((tmp_path / "results" / "twice").iterdir())
-    assert len(files) == 6 and all(f.suffix == ".json" for f in files)  # no temp, lock or duplicate file
-    assert all(Result.from_json(f.read_text()).status == "ok" for f in files)
+    files = sorted(f for f in (tmp_path / "results" / "twice").iterdir() if f.suffix == ".json")
+    others = sorted(f.name for f in (tmp_path / "results" / "twice").iterdir() if f.suffix != ".json")
+    assert len(files) == 6 and others == sorted(f"{f.stem}.outputs.safetensors" for f in files)  # no temp, lock, dup
+    assert all(load(f).status == "ok" for f in files)
 
 
 @pytest.fixture(scope="module")
@@ -103,10 +105,10 @@ def test_run_on_ray_gives_the_local_metrics(ray_head: str, medmnist_dir: Path, t
     remote = {r.key: r for r in ResultStore(tmp_path / "ray").results("execs")}
     assert set(remote) == set(local) and len(local) == 4
     for key, r in remote.items():
-        assert r.status == "ok" and r.provenance["torch_threads"] == 1
-        assert r.provenance["load_average_at_start"] is not None
+        assert r.status == "ok" and r.provenance.torch_threads == 1
+        assert r.provenance.load_average_at_start is not None
         for m in ("auc", "acc"):
-            assert r.metrics[m] == pytest.approx(local[key].metrics[m], abs=1e-6)
+            assert r.test[m] == pytest.approx(local[key].test[m], abs=1e-6)
 
 
 def _die_once(marker_dir: str, fn: object, cell: object) -> Result:
@@ -138,7 +140,7 @@ def test_a_killed_ray_worker_is_retried_and_a_hopeless_cell_fails_cleanly(ray_he
     assert hopeless.result is None and "after 2 attempts" in hopeless.error
     for o in outcomes:
         store.write(o.result, o.cell)  # type: ignore[arg-type]
-    files = sorted((tmp_path / "results" / "execs-synth").iterdir())
+    files = sorted((tmp_path / "results" / "execs-synth").glob("*.json"))
     assert len(files) == 2 and all(json.loads(f.read_text())["status"] == "ok" for f in files)
 
 

@@ -46,12 +46,12 @@ def test_second_run_reads_the_cache_with_identical_results(tmp_path: Path) -> No
     cache = FeatureCache(tmp_path / "cache")
     cell0, cell1 = SUITE.cells()
     first = run_cell(cell0, cache=cache)
-    assert first.training["feature_cache_hits"] == {"train": False, "val": False, "test": False}
+    assert first.training.feature_cache_hits == {"train": False, "val": False, "test": False}
     again = run_cell(cell0, cache=cache)
-    assert again.training["feature_cache_hits"] == {"train": True, "val": True, "test": True}
-    assert again.metrics == first.metrics and again.test_scores == first.test_scores
+    assert again.training.feature_cache_hits == {"train": True, "val": True, "test": True}
+    assert again.metrics == first.metrics and again.blob == first.blob
     other_seed = run_cell(cell1, cache=cache)  # random weights of seed 1 are other weights
-    assert not any(other_seed.training["feature_cache_hits"].values())
+    assert not any(other_seed.training.feature_cache_hits.values())
     assert len(cache.entries()) == 6
 
 
@@ -64,7 +64,7 @@ def test_a_damaged_entry_is_recomputed_not_used(tmp_path: Path, damage: str) -> 
     raw, before = victim.read_bytes(), load_file(victim)["features"].clone()
     victim.write_bytes(raw[: len(raw) // 2] if damage == "truncate" else raw[:-8] + bytes(b ^ 0xFF for b in raw[-8:]))
     again = run_cell(cell, cache=cache)
-    assert again.training["feature_cache_hits"] == {"train": True, "val": True, "test": False}
+    assert again.training.feature_cache_hits == {"train": True, "val": True, "test": False}
     assert again.metrics == first.metrics
     assert torch.equal(load_file(victim)["features"], before)  # rewritten whole
     assert not list(cache.root.glob(".*.tmp"))
@@ -80,5 +80,5 @@ def test_cache_ls_and_clear(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert "resnet18" in capsys.readouterr().out
     assert main(["cache", "clear", "--cache-dir", str(cache.root)]) == 0
     assert "removed 1" in capsys.readouterr().out and not cache.entries()
-    assert run_cell(SUITE.cells()[0], cache=None).training["feature_cache_hits"] == {
+    assert run_cell(SUITE.cells()[0], cache=None).training.feature_cache_hits == {
         "train": False, "val": False, "test": False}

@@ -21,7 +21,8 @@ import zoo
 from benchmarks import leaderboard
 from benchmarks.cli import main
 from benchmarks.harness import Resolution, run_cell, to_input
-from benchmarks.results import Result, ResultStore
+from benchmarks.results import ResultStore
+from benchmarks.schema import load
 from benchmarks.suites import SUITES, Grid, Policy, Protocol, Suite, select
 from zoo import TransferMode
 
@@ -47,23 +48,23 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> ResultStore:
 
 def test_every_mode_runs_and_records_its_provenance(store: ResultStore) -> None:
     results = list(store.results("smoke"))
-    assert {r.cell["mode"] for r in results} == {"features", "scratch", "linear_probe"}
+    assert {r.cell.mode for r in results} == {"features", "scratch", "linear_probe"}
     for r in results:
         assert r.status == "ok" and r.suite == "smoke@1"
-        assert 0.0 <= r.metrics["auc"] <= 1.0 and r.ci["auc"][0] <= r.metrics["auc"] <= r.ci["auc"][1]
-        assert r.n == {"train": 64, "val": 32, "test": 32} or sum(r.n.values()) > 0
-        assert len(r.test_scores) == r.n["test"] == len(r.test_labels)
-        assert r.data["fingerprint"] and r.data["policy"] and r.data["input_size"] >= r.cell["input_size"]
-        assert {"git", "packages", "torch_threads", "load_average_at_start", "duration_s"} <= set(r.provenance)
-        assert "sensitivity" in r.metrics and "threshold" in r.metrics  # binary: threshold chosen on validation
-    trained = [r for r in results if r.cell["mode"] != "features"]
-    assert all(r.training["epochs_run"] == 3 and len(r.training["history"]) == 3 for r in trained)
+        assert 0.0 <= r.test["auc"] <= 1.0 and r.metrics.ci["auc"][0] <= r.test["auc"] <= r.metrics.ci["auc"][1]
+        assert r.data.n == {"train": 64, "val": 32, "test": 32} or sum(r.data.n.values()) > 0
+        assert r.outputs.arrays["test/logits"][0] == r.data.n["test"] == r.outputs.arrays["test/labels"][0]
+        assert r.data.fingerprint and r.data.policy and r.data.input_size >= r.cell.input_size
+        assert r.provenance.packages["torch"] and r.provenance.torch_threads and r.provenance.duration_s is not None
+        assert "sensitivity" in r.test and "threshold" in r.test  # binary: threshold chosen on validation
+    trained = [r for r in results if r.cell.mode != "features"]
+    assert all(r.training.epochs_run == 3 and len(r.training.history) == 3 for r in trained)
 
 
 def test_synthetic_signal_is_learned(store: ResultStore) -> None:
     """Not a tautology: random-feature heads must still find the synthetic signal."""
-    feats = [r for r in store.results("smoke") if r.cell["mode"] == "features"]
-    assert max(r.metrics["auc"] for r in feats) > 0.8
+    feats = [r for r in store.results("smoke") if r.cell.mode == "features"]
+    assert max(r.test["auc"] for r in feats) > 0.8
 
 
 def test_size_is_bumped_to_the_model_minimum_and_recorded() -> None:
@@ -152,7 +153,7 @@ def test_reported_rows_are_marked_and_never_in_the_store(store: ResultStore) -> 
     assert {"breastmnist", "retinamnist"} <= set(rep["dataset"])
     assert float(rep[(rep["dataset"] == "breastmnist") & (rep["method"] == "ResNet-18 (28)")]["test_auc"].iloc[0]) \
         == pytest.approx(0.901)
-    assert all("reported" not in json.dumps(r.cell) for r in store.results())
+    assert all("reported" not in json.dumps(r.cell.config()) for r in store.results())
 
 
 def test_a_killed_run_resumes_without_duplicates_or_partial_files(tmp_path: Path) -> None:
@@ -187,12 +188,14 @@ def test_a_killed_run_resumes_without_duplicates_or_partial_files(tmp_path: Path
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "1 already in" in done.stderr
-    files = sorted((results / "resume").iterdir())
-    assert len(files) == 2 and all(f.suffix == ".json" for f in files)  # no temp or duplicate file
+    files = sorted(f for f in (results / "resume").iterdir() if f.suffix == ".json")
+    sidecars = sorted(f for f in (results / "resume").iterdir() if f.suffix != ".json")
+    assert len(files) == 2 and len(sidecars) == 2  # one result and one outputs file per cell: no temp or duplicate
+    assert all(f.name.endswith(".outputs.safetensors") for f in sidecars)
     assert first[0].read_bytes() == before
-    scratch = Result.from_json(next(f for f in files if "scratch" in f.name).read_text())
-    assert scratch.training["resumed_from_epoch"] >= 1 and scratch.training["epochs_run"] == 8
-    assert [h["epoch"] for h in scratch.training["history"]] == list(range(1, 9))
+    scratch = load(next(f for f in files if "scratch" in f.name))
+    assert scratch.training.resumed_from_epoch >= 1 and scratch.training.epochs_run == 8
+    assert [h["epoch"] for h in scratch.training.history] == list(range(1, 9))
     assert not list(ckpt.rglob("*.pt"))  # a finished cell's checkpoint is removed
     assert (boards / "resume.md").is_file() and (boards / "resume.csv").is_file()
 
@@ -203,7 +206,7 @@ def test_skipped_cell_records_the_reason_and_is_retried(tmp_path: Path, offline_
                    data_size=28)
     s = ResultStore(tmp_path / "r", tmp_path / "c")
     r = run_cell(cell, store=s)
-    assert r.status == "skipped" and "resnet50" in r.reason and not r.metrics
+    assert r.status == "skipped" and "resnet50" in r.reason and r.metrics is None
     s.write(r, cell)
     assert not s.done(cell)
 
@@ -211,7 +214,7 @@ def test_skipped_cell_records_the_reason_and_is_retried(tmp_path: Path, offline_
 def test_results_are_valid_json_without_nan(store: ResultStore) -> None:
     for p in store.root.rglob("*.json"):
         data = json.loads(p.read_text())
-        assert data["schema"] == 1 and np.isfinite(data["metrics"]["auc"])
+        assert data["schema_version"] == 2 and np.isfinite(data["metrics"]["test"]["auc"])
 
 
 def test_resume_after_the_final_checkpoint_trains_no_further(tmp_path: Path) -> None:
@@ -221,7 +224,7 @@ def test_resume_after_the_final_checkpoint_trains_no_further(tmp_path: Path) -> 
     s = ResultStore(tmp_path / "r", tmp_path / "c")
     saved: list[dict] = []
     first = run_cell(cell, store=s)
-    assert first.training["epochs_run"] == 1 and first.training["stop_reason"].startswith("time budget")
+    assert first.training.epochs_run == 1 and first.training.stop_reason.startswith("time budget")
     import benchmarks.results as results_mod  # the last checkpoint, as if the process died before writing
     s2 = ResultStore(tmp_path / "r2", tmp_path / "c2")
     orig = results_mod.ResultStore.save_checkpoint
@@ -237,9 +240,9 @@ def test_resume_after_the_final_checkpoint_trains_no_further(tmp_path: Path) -> 
         results_mod.ResultStore.save_checkpoint = orig  # type: ignore[method-assign]
     s2.save_checkpoint(cell, saved[-1])
     resumed = run_cell(cell, store=s2)
-    assert resumed.training["epochs_run"] == first.training["epochs_run"]
-    assert resumed.training["resumed_from_epoch"] == first.training["epochs_run"]
-    assert resumed.metrics["auc"] == pytest.approx(first.metrics["auc"])
+    assert resumed.training.epochs_run == first.training.epochs_run
+    assert resumed.training.resumed_from_epoch == first.training.epochs_run
+    assert resumed.test["auc"] == pytest.approx(first.test["auc"])
 
 
 def test_overrides_leave_features_cells_alone_and_sizes_follow_the_row_name() -> None:

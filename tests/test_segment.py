@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import safetensors.numpy
 import torch
 from PIL import Image
 from safetensors.torch import save_file
@@ -17,12 +18,13 @@ from torch import nn
 
 import zoo
 from benchmarks import leaderboard
+from benchmarks.audit import rescore
 from benchmarks.cli import main
 from benchmarks.datasets import Split
 from benchmarks.datasets.segmentation import load_samples
 from benchmarks.harness import apply_flips, draw_flips, run_cell
 from benchmarks.results import ResultStore
-from benchmarks.segment import Images, human_baseline, score_vessels
+from benchmarks.segment import Images, SegOutputs, human_baseline, score_vessels
 from benchmarks.suites import SUITES, SegProtocol, Suite, _seg_grids
 from zoo import MedzooError, TransferMode
 
@@ -102,7 +104,7 @@ def test_human_baseline_is_the_second_observer_scored_like_a_model() -> None:
     test = load_samples("chase_db1", Split.TEST, SHARED)
     human = human_baseline("chase_db1", test)
     assert human is not None and "auc" not in human and "whole_auc" not in human
-    same = score_vessels([s.mask2.astype(np.float64) for s in test], test)  # type: ignore[union-attr]
+    same = score_vessels(SegOutputs.of([s.mask2.astype(np.float64) for s in test], test, False))  # type: ignore
     assert {k: same[k] for k in human} == human
     assert 0.7 < human["f1"] < 0.9 and human["acc"] > 0.9  # two careful humans agree, not perfectly
     assert human_baseline("isbi2012", load_samples("isbi2012", Split.TEST, SHARED)) is None
@@ -115,13 +117,15 @@ def test_segmentation_smoke_run_board_and_predict(tmp_path: Path, monkeypatch: p
     args = ["--suite", "segsmoke", "--data-dir", str(SHARED), "--results-dir", str(results), "--out-dir", str(boards)]
     assert main(["run", *args]) == 0
     [r] = ResultStore(results).results("segsmoke")
-    assert r.status == "ok" and r.n == {"train": 20, "val": 5, "test": 5}
-    assert {"dice", "iou", "pixel_error", "rand_error", "auc"} <= set(r.metrics)
-    assert 0 <= r.metrics["pixel_error"] <= 1 and 0 <= r.metrics["rand_error"] <= 1
-    assert [p["id"] for p in r.per_image] == [f"slice_{i}" for i in range(25, 30)]
-    assert r.training["epochs_run"] == 2 and all("val_full_auc" in h for h in r.training["history"])
-    assert r.data["second_observer"] is None and r.model["width"] == 32
-    ckpt = Path(r.model["checkpoint"]["path"])
+    assert r.status == "ok" and r.data.n == {"train": 20, "val": 5, "test": 5}
+    assert {"dice", "iou", "pixel_error", "rand_error", "auc"} <= set(r.test)
+    assert 0 <= r.test["pixel_error"] <= 1 and 0 <= r.test["rand_error"] <= 1
+    assert [p.id for p in r.metrics.per_image] == [f"slice_{i}" for i in range(25, 30)]
+    assert r.training.epochs_run == 2 and all("val_full_auc" in h for h in r.training.history)
+    assert r.data.second_observer is None and r.model.width == 32
+    # lossless: the stored histograms and bit masks give back every stored metric, Rand error included, exactly
+    assert r.outputs.lossless and rescore(r, ResultStore(results).outputs(r)).model_dump() == r.metrics.model_dump()
+    ckpt = Path(r.model.checkpoint.path)
     assert ckpt.is_file() and ckpt.stat().st_size > 1e6 and ckpt.is_relative_to(tmp_path / "ckpt")
     md = (boards / "segsmoke.md").read_text()
     assert "## isbi2012" in md and "reported (paper)" in md and "0.0382" in md and "not comparable" in md
@@ -143,10 +147,11 @@ def test_segmentation_cell_on_a_drive_layout_scores_inside_the_official_fov(tmp_
     p = SegProtocol(epochs=1, batch_size=4, patches_per_epoch=8, val_patches=4, val_full_every=1, patch_size=32)
     [cell] = Suite("t", "1", "", _seg_grids(("unet2015_w32.random",), ("drive",), TransferMode.SCRATCH, p)).cells()
     r = run_cell(cell, data_dir=tmp_path)
-    assert r.status == "ok" and r.n["test"] == 20
+    assert r.status == "ok" and r.data.n["test"] == 20
     fov_pixels = 20 * 44 * 36
-    assert r.metrics["n_pixels"] == fov_pixels and r.data["second_observer"]["n_pixels"] == fov_pixels
-    assert {"whole_auc", "whole_f1"} <= set(r.metrics) and "checkpoint" not in r.model  # no store: nothing kept
+    assert r.test["n_pixels"] == fov_pixels and r.data.second_observer["n_pixels"] == fov_pixels
+    assert {"whole_auc", "whole_f1"} <= set(r.test) and r.model.checkpoint is None  # no store: nothing kept
+    assert rescore(r, safetensors.numpy.load(r.blob)).model_dump() == r.metrics.model_dump()
     skipped = run_cell(cell, data_dir=tmp_path / "nothing-here")
     assert skipped.status == "skipped" and "DRIVE" in skipped.reason and "may not be redistributed" in skipped.reason
 
@@ -191,6 +196,34 @@ def test_an_interrupted_segmentation_cell_resumes_to_the_same_result(tmp_path: P
         run_cell(cell, data_dir=tmp_path, store=store, report=stop_in_epoch_2)
     assert store.checkpoint_path(cell).is_file()
     resumed = run_cell(cell, data_dir=tmp_path, store=store)
-    assert resumed.training["resumed_from_epoch"] == 1
-    assert resumed.training["history"] == whole.training["history"]
+    assert resumed.training.resumed_from_epoch == 1
+    assert resumed.training.history == whole.training.history
     assert resumed.metrics == whole.metrics
+
+
+def test_histogram_scores_equal_the_pixel_scores_of_the_quantised_probabilities() -> None:
+    """The compact outputs lose nothing the metrics need: counts of uint16 levels give scikit-learn's AUC of the
+    levels and the same confusion matrix as thresholding them."""
+    from benchmarks.seg_metrics import (
+        LEVELS,
+        dense_histograms,
+        histogram_metrics,
+        image_histograms,
+        quantise,
+        segmentation_metrics,
+        sparse_histograms,
+    )
+
+    rng = np.random.default_rng(0)
+    truth = rng.random((3, 40, 50)) < 0.2
+    prob = np.clip(truth * 0.3 + rng.random(truth.shape) * 0.7, 0, 1)
+    fov = np.zeros((40, 50), bool)
+    fov[5:35, 5:45] = True
+    q = quantise(prob)
+    hists = np.stack([image_histograms(qi, ti, fov) for qi, ti in zip(q, truth, strict=True)])
+    assert hists.sum() == truth.size and hists[:, 1].sum() == 3 * fov.sum()
+    np.testing.assert_array_equal(dense_histograms(*sparse_histograms(hists).values()), hists)
+    ours = histogram_metrics(hists[:, 1].sum(0))
+    ref = segmentation_metrics(q / LEVELS, truth, fov)
+    assert ours["auc"] == pytest.approx(ref["auc"], abs=1e-12)
+    assert {k: v for k, v in ours.items() if k != "auc"} == {k: v for k, v in ref.items() if k != "auc"}

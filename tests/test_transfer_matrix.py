@@ -100,11 +100,11 @@ def test_a_train_subset_has_its_own_feature_cache_entries(tmp_path: Path) -> Non
     [full] = Suite("fs", "1", "", (Grid(models=("resnet18_28.random",), datasets=("synthetic_binary",),
                                         modes=(TransferMode.FEATURES,)),)).cells()
     subset = replace(full, protocol=replace(full.protocol, train_subset=40))
-    assert run_cell(full, cache=cache).n["train"] == 64
+    assert run_cell(full, cache=cache).data.n["train"] == 64
     again = run_cell(subset, cache=cache)
-    assert again.status == "ok" and again.n["train"] == 40
-    assert again.training["feature_cache_hits"] == {"train": False, "val": True, "test": True}
-    assert run_cell(subset, cache=cache).training["feature_cache_hits"]["train"] is True
+    assert again.status == "ok" and again.data.n["train"] == 40
+    assert again.training.feature_cache_hits == {"train": False, "val": True, "test": True}
+    assert run_cell(subset, cache=cache).training.feature_cache_hits["train"] is True
 
 
 def test_matrix_run_keeps_sources_and_starts_transfers_from_them(matrix_run: tuple[Path, ResultStore]) -> None:
@@ -115,12 +115,12 @@ def test_matrix_run_keeps_sources_and_starts_transfers_from_them(matrix_run: tup
     assert isinstance(grid, TransferGrid)
     for dataset, source in grid.sources(MATRIX).items():
         r = results[source.key]
-        ckpt = r.model["checkpoint"]
-        assert hashlib.sha256(Path(ckpt["path"]).read_bytes()).hexdigest() == ckpt["sha256"]
-        assert r.n["train"] == 64  # sources train on the whole split
-        for t in (x for x in results.values() if x.cell.get("init_from") == source.key):
-            assert t.model["source"] == f"medzoo:{source.key}" and t.model["init_sha256"] == ckpt["sha256"]
-            assert t.n["train"] == 40 and t.cell["dataset"] != dataset
+        ckpt = r.model.checkpoint
+        assert hashlib.sha256(Path(ckpt.path).read_bytes()).hexdigest() == ckpt.sha256
+        assert r.data.n["train"] == 64  # sources train on the whole split
+        for t in (x for x in results.values() if x.cell.init_from == source.key):
+            assert t.model.source == f"medzoo:{source.key}" and t.model.init_sha256 == ckpt.sha256
+            assert t.data.n["train"] == 40 and t.cell.dataset != dataset
     # the starting backbone is the source's: deep layers copied, the 1-channel stem replicated / 3 for RGB
     src = kept_model(store, "tm-test", grid.sources(MATRIX)["synthetic_binary"].key)
     net = zoo.create_model("resnet18_28", pretrained=src.path, num_classes=4, in_chans=3)
@@ -155,7 +155,7 @@ def test_a_missing_or_tampered_source_is_skipped_or_refused(matrix_run: tuple[Pa
     r = run_cell(transfer, store=empty)
     assert r.status == "skipped" and "source cell" in r.reason and "medzoo run --suite tm-test" in r.reason
     assert run_cell(transfer).status == "skipped"  # no store: nowhere to find the source
-    path = Path(store.result("tm-test", transfer.init_from).model["checkpoint"]["path"])  # type: ignore[union-attr]
+    path = Path(store.result("tm-test", transfer.init_from).model.checkpoint.path)  # type: ignore[union-attr]
     good = path.read_bytes()
     try:
         path.write_bytes(good[:-8] + b"tampered")
@@ -172,15 +172,15 @@ def test_export_card_and_offline_hub_round_trip(matrix_run: tuple[Path, ResultSt
     tmp, store = matrix_run
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(offline_env / "hf"))
-    finetuned = next(r for r in store.results("tm-test") if r.cell.get("init_from") and r.cell["mode"] == "finetune")
+    finetuned = next(r for r in store.results("tm-test") if r.cell.init_from and r.cell.mode == "finetune")
     [effnet] = store.results("tm-test-timm")
     for i, (result, timm_native) in enumerate(((finetuned, False), (effnet, True))):
         path = tmp / "results" / result.suite.split("@")[0] / f"{result.key}.json"
         out = offline_env / result.key
         assert main(["export", str(path), "--out", str(out), "--repo", "medzoo-test/m"]) == 0
         card = (out / "README.md").read_text()
-        for must in ("not a medical device", result.data["license"], result.data["citation"], result.suite,
-                     f"seed {result.cell['seed']}", f"{result.metrics['auc']:.4f}", "CITATION.cff",
+        for must in ("not a medical device", result.data.license, result.data.citation, result.suite,
+                     f"seed {result.cell.seed}", f"{result.test['auc']:.4f}", "CITATION.cff",
                      'zoo.create_model("hf-hub:medzoo-test/m")'):
             assert must in card, must
         assert ("timm.create_model" in card) is timm_native and "ORG/NAME" not in card
@@ -188,7 +188,7 @@ def test_export_card_and_offline_hub_round_trip(matrix_run: tuple[Path, ResultSt
         assert config["label_names"] == [f"class {i}" for i in range(config["num_classes"])]
         repo = f"medzoo-test/exported-{i}"
         _hub_cache(offline_env / "hf", repo, {p.name: p.read_bytes() for p in out.iterdir()})
-        kept, meta = zoo.load_trained(result.model["checkpoint"]["path"])
+        kept, meta = zoo.load_trained(result.model.checkpoint.path)
         x = torch.randn(2, meta["in_chans"], meta["input_size"], meta["input_size"])
         with torch.no_grad():
             loaded = zoo.create_model(f"hf-hub:{repo}")
@@ -197,26 +197,26 @@ def test_export_card_and_offline_hub_round_trip(matrix_run: tuple[Path, ResultSt
             if timm_native:
                 torch.testing.assert_close(timm.create_model(f"hf-hub:{repo}", pretrained=True).eval()(x), kept(x))
     # the kept file alone exports too, and finds its result in the store for the card
-    assert main(["export", finetuned.model["checkpoint"]["path"], "--out", str(offline_env / "bare"),
+    assert main(["export", finetuned.model.checkpoint.path, "--out", str(offline_env / "bare"),
                  "--results-dir", str(tmp / "results")]) == 0
     bare = (offline_env / "bare" / "README.md").read_text()
-    assert f"{finetuned.metrics['auc']:.4f}" in bare and 'zoo.load_pretrained("bare")' in bare
+    assert f"{finetuned.test['auc']:.4f}" in bare and 'zoo.load_pretrained("bare")' in bare
     assert "ORG/NAME" not in bare
 
 
 def test_export_refuses_cells_without_a_kept_model(matrix_run: tuple[Path, ResultStore], tmp_path: Path) -> None:
     tmp, store = matrix_run
-    features = next(r for r in store.results("tm-test") if r.cell["mode"] == "features")
+    features = next(r for r in store.results("tm-test") if r.cell.mode == "features")
     assert main(["export", str(tmp / "results" / "tm-test" / f"{features.key}.json"), "--out", str(tmp_path)]) == 2
     assert main(["export", str(tmp_path / "nothing.json"), "--out", str(tmp_path)]) == 2
-    source = next(r for r in store.results("tm-test") if "checkpoint" in r.model)
-    assert main(["predict", source.model["checkpoint"]["path"], "x.png", "--out", str(tmp_path)]) == 2
+    source = next(r for r in store.results("tm-test") if r.model.checkpoint is not None)
+    assert main(["predict", source.model.checkpoint.path, "x.png", "--out", str(tmp_path)]) == 2
 
 
 def test_push_uploads_the_folder_to_a_hub_stand_in_and_fails_clearly_offline(
         matrix_run: tuple[Path, ResultStore], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     tmp, store = matrix_run
-    result = next(r for r in store.results("tm-test") if "checkpoint" in r.model)
+    result = next(r for r in store.results("tm-test") if r.model.checkpoint is not None)
     out = tmp_path / "export"
     assert main(["export", str(tmp / "results" / "tm-test" / f"{result.key}.json"), "--out", str(out)]) == 0
     hub = Hub()
