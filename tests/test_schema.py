@@ -114,3 +114,15 @@ def test_damaged_outputs_and_schema_1_files_are_refused(tmp_path: Path) -> None:
     path.write_text(json.dumps({"schema": 1, "key": r.key}))
     with pytest.raises(ResultValidationError, match="migrate_results.py"):
         load(path)
+
+
+def test_medzoo_audit_rescores_a_store_and_catches_an_edited_number(tmp_path: Path) -> None:
+    from benchmarks.cli import main
+
+    r = _lossless_classification()[0]
+    path = _copy(ROOT / "leaderboards" / "results" / r.suite.partition("@")[0] / f"{r.key}.json", tmp_path)
+    assert main(["audit", "--results-dir", str(tmp_path)]) == 0
+    data = json.loads(path.read_text())
+    data["metrics"]["test"]["auc"] += 0.01  # a well-formed result whose number was edited by hand
+    path.write_text(json.dumps(data))
+    assert main(["audit", "--results-dir", str(tmp_path)]) == 2
