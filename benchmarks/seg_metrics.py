@@ -171,13 +171,16 @@ def histogram_metrics(hist: np.ndarray, threshold: float = 0.5) -> dict[str, flo
 
 
 def sparse_histograms(hists: np.ndarray) -> dict[str, np.ndarray]:
-    """(n, 2, 2, L) counts → CSR arrays (offsets, levels, counts): a few KB per image instead of 2 MB."""
+    """(n, 2, 2, L) counts → CSR arrays (offsets, levels as uint16, counts as uint32): 6 bytes per level that
+    occurs, instead of 2 MB per image for the dense int64 histograms."""
     flat = hists.reshape(-1, hists.shape[-1])
     nz = [np.flatnonzero(row) for row in flat]
     offsets = np.concatenate([[0], np.cumsum([len(i) for i in nz])]).astype(np.int64)
     levels = np.concatenate(nz).astype(np.uint16) if nz else np.zeros(0, np.uint16)
-    counts = np.concatenate([row[i] for row, i in zip(flat, nz, strict=True)]).astype(np.int64)
-    return {"hist_offsets": offsets, "hist_levels": levels, "hist_counts": counts}
+    counts = np.concatenate([row[i] for row, i in zip(flat, nz, strict=True)])
+    if counts.size and counts.max() > np.iinfo(np.uint32).max:
+        raise ValueError("more than 2**32 pixels in one histogram bin: store int64 counts")
+    return {"hist_offsets": offsets, "hist_levels": levels, "hist_counts": counts.astype(np.uint32)}
 
 
 def dense_histograms(offsets: np.ndarray, levels: np.ndarray, counts: np.ndarray) -> np.ndarray:
