@@ -330,28 +330,30 @@ def _run_git(args: list[str], cwd: Path) -> subprocess.CompletedProcess[bytes]:
 
 def git_state(where: Path | None = None) -> dict[str, Any]:
     """The commit and whether the *code* (`CODE_PATHS`) differs from it; when it does, a sha256 of the difference
-    (`git diff HEAD` of tracked code plus the names and bytes of untracked code files), so two results from the same
-    edit share it. Outside a git checkout (an installed wheel): all None."""
-    here = where or Path(__file__).resolve().parent
+    (`git diff HEAD` of tracked code, in a fixed format whatever the user's git config, plus the names and bytes of
+    untracked code files), so two results from the same edit share it. All None unless medzoo runs from its own
+    checkout (an installed wheel, or a venv inside another repository, says nothing about medzoo's code)."""
+    project = (where or Path(__file__).resolve().parent.parent).resolve()
+    unknown = {"sha": None, "dirty": None, "paths": list(CODE_PATHS)}
     try:
-        top = _run_git(["rev-parse", "--show-toplevel"], here)
-        sha = _run_git(["rev-parse", "HEAD"], here)
-        if top.returncode or sha.returncode:
-            return {"sha": None, "dirty": None, "paths": list(CODE_PATHS)}
-        root = Path(top.stdout.decode().strip())
-        paths = [p for p in CODE_PATHS if (root / p).exists()]
-        diff = _run_git(["diff", "HEAD", "--binary", "--", *paths], root)
-        untracked = _run_git(["ls-files", "--others", "--exclude-standard", "-z", "--", *paths], root)
+        top = _run_git(["rev-parse", "--show-toplevel"], project)
+        sha = _run_git(["rev-parse", "HEAD"], project)
+        if top.returncode or sha.returncode or Path(top.stdout.decode().strip()).resolve() != project:
+            return unknown
+        paths = [p for p in CODE_PATHS if (project / p).exists()]
+        diff = _run_git(["diff", "HEAD", "--binary", "--no-ext-diff", "--no-textconv", "--no-color", "--no-renames",
+                         "--src-prefix=a/", "--dst-prefix=b/", "--", *paths], project)
+        untracked = _run_git(["ls-files", "--others", "--exclude-standard", "-z", "--", *paths], project)
+        names = sorted(n for n in untracked.stdout.decode().split("\0") if n)
+        out: dict[str, Any] = {"sha": sha.stdout.decode().strip(), "dirty": bool(diff.stdout or names),
+                               "paths": list(CODE_PATHS)}
+        if out["dirty"]:
+            h = hashlib.sha256(diff.stdout)
+            for name in names:
+                h.update(b"\0untracked\0" + name.encode() + b"\0" + (project / name).read_bytes())
+            out["diff_sha256"] = h.hexdigest()
     except (OSError, subprocess.SubprocessError):
-        return {"sha": None, "dirty": None, "paths": list(CODE_PATHS)}
-    names = sorted(n for n in untracked.stdout.decode().split("\0") if n)
-    out: dict[str, Any] = {"sha": sha.stdout.decode().strip(), "dirty": bool(diff.stdout or names),
-                           "paths": list(CODE_PATHS)}
-    if out["dirty"]:
-        h = hashlib.sha256(diff.stdout)
-        for name in names:
-            h.update(b"\0untracked\0" + name.encode() + b"\0" + (root / name).read_bytes())
-        out["diff_sha256"] = h.hexdigest()
+        return unknown
     return out
 
 
@@ -365,7 +367,11 @@ def imported_packages() -> dict[str, str]:
     (monai, scikit-image, scipy, Pillow, … as well as torch), not a fixed list."""
     dists = _distributions()
     tops = {m.partition(".")[0] for m in list(sys.modules)}
-    out = {"medzoo": metadata.version("medzoo")}
+    out: dict[str, str] = {}
+    try:
+        out["medzoo"] = metadata.version("medzoo")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        out["medzoo"] = "not installed"
     for top in tops & set(dists):
         for name in dists[top]:
             try:
@@ -430,8 +436,8 @@ def score_outputs(task: Task, y: dict[Split, np.ndarray], logits: dict[Split, np
     probs = {s: probabilities(logits[s], task.value) for s in (Split.VAL, Split.TEST)}
     threshold = metrics.choose_threshold(y[Split.VAL], probs[Split.VAL]) if task is Task.BINARY else None
     test = metrics.evaluate(y[Split.TEST], probs[Split.TEST], task, threshold=threshold)
-    ci = {m: tuple(metrics.bootstrap_ci(y[Split.TEST], probs[Split.TEST], task, metric=m, seed=seed))
-          for m in ("auc", "acc")}
+    ci = {m: tuple(finite(x) for x in metrics.bootstrap_ci(y[Split.TEST], probs[Split.TEST], task, metric=m,
+                                                              seed=seed)) for m in ("auc", "acc")}
     section = {"test": finite_dict(test), "val": finite_dict(metrics.evaluate(y[Split.VAL], probs[Split.VAL], task)),
                "ci": ci, "per_class_auc": [finite(a) for a in metrics.per_class_auc(y[Split.TEST], probs[Split.TEST],
                                                                                    task)]}
@@ -448,9 +454,10 @@ def head_logits(clf: Any, x: np.ndarray, task: Task) -> np.ndarray:
     """float32 logits of a fitted scikit-learn head, such that `schema.probabilities` gives its probabilities:
     a logistic head's decision function (binary: [0, d]); any other head's log-probabilities (multi-label: logits of
     its per-label probabilities), clipped at 1e-30."""
-    final = clf.estimators_[0] if hasattr(clf, "estimators_") else clf
-    final = final.steps[-1][1] if hasattr(final, "steps") else final
-    if type(final).__name__.startswith("LogisticRegression"):
+    fitted = clf.estimators_ if hasattr(clf, "estimators_") else [clf]
+    finals = [e.steps[-1][1] if hasattr(e, "steps") else e for e in fitted]
+    # one-vs-rest puts a constant predictor (decision = the label, not a logit) where a training label never varies
+    if all(type(f).__name__.startswith("LogisticRegression") for f in finals):
         d = np.asarray(clf.decision_function(x), dtype=np.float64)
         if d.ndim == 1:
             d = np.stack([np.zeros_like(d), d], axis=1)

@@ -199,13 +199,14 @@ class MetricsRecord(_Record):
 
     test: dict[str, float | None]
     val: dict[str, float | None]
-    ci: dict[str, tuple[float, float]] = {}  # 95% bootstrap CIs on test
+    ci: dict[str, tuple[float | None, float | None]] = {}  # 95% bootstrap CIs on test (None: undefined)
     per_class_auc: list[float | None] = []
     per_image: list[PerImage] = []  # segmentation: each test image
 
 
 class Outputs(_Record):
-    """Where the arrays are and how to read them. `lossless`: the metrics re-score from them exactly."""
+    """Where the arrays are and how to read them. `lossless`: the metrics re-score from them exactly. Per-sample
+    `ids` are positions in the dataset's split (MedMNIST's order), not file names."""
 
     file: str  # beside the JSON
     sha256: str

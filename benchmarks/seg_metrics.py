@@ -177,7 +177,7 @@ def sparse_histograms(hists: np.ndarray) -> dict[str, np.ndarray]:
     nz = [np.flatnonzero(row) for row in flat]
     offsets = np.concatenate([[0], np.cumsum([len(i) for i in nz])]).astype(np.int64)
     levels = np.concatenate(nz).astype(np.uint16) if nz else np.zeros(0, np.uint16)
-    counts = np.concatenate([row[i] for row, i in zip(flat, nz, strict=True)])
+    counts = np.concatenate([row[i] for row, i in zip(flat, nz, strict=True)]) if nz else np.zeros(0, np.int64)
     if counts.size and counts.max() > np.iinfo(np.uint32).max:
         raise ValueError("more than 2**32 pixels in one histogram bin: store int64 counts")
     return {"hist_offsets": offsets, "hist_levels": levels, "hist_counts": counts.astype(np.uint32)}

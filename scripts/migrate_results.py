@@ -97,8 +97,14 @@ def main(argv: list[str] | None = None) -> int:
     files = sorted(p for p in root.glob("*/*.json") if json.loads(p.read_text()).get("schema") == 1)
     olds = {p: json.loads(p.read_text()) for p in files}
     keys: dict[str, str] = {}
-    for p, old in sorted(olds.items(), key=lambda kv: bool(kv[1]["cell"].get("init_from"))):  # sources first
-        keys[old["key"]] = new_key(old, new_config(old, keys))
+    pending = list(olds.values())
+    while pending:  # a cell's new key needs the new key of the cell it starts from: resolve sources first
+        ready = [o for o in pending if not o["cell"].get("init_from") or o["cell"]["init_from"] in keys]
+        if not ready:
+            raise SystemExit(f"init_from points at a cell with no result in {root}: {pending[0]['cell']['init_from']}")
+        for old in ready:
+            keys[old["key"]] = new_key(old, new_config(old, keys))
+        pending = [o for o in pending if o["key"] not in keys]
     store = ResultStore(root)
     for p, old in olds.items():
         result = convert(old, p, root, keys)

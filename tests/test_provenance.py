@@ -81,3 +81,18 @@ def test_packages_are_what_was_imported_and_the_cpu_isa_is_recorded() -> None:
     isa = cpu_isa()
     assert isa[0].startswith("torch:") and (not Path("/proc/cpuinfo").is_file() or
                                            ("avx2" in Path("/proc/cpuinfo").read_text()) == ("avx2" in isa))
+
+
+def test_a_checkout_of_another_project_says_nothing_about_medzoos_code(tmp_path: Path) -> None:
+    """medzoo installed in a venv inside some other repository: that repository's state is not medzoo's."""
+    from benchmarks.harness import git_state
+
+    other = tmp_path / "other"
+    (other / "site-packages").mkdir(parents=True)
+    (other / "README").write_text("x")
+    _git(other, "init", "-q")
+    _git(other, "add", "-A")
+    _git(other, "commit", "-qm", "other")
+    (other / "README").write_text("edited")
+    assert git_state(other / "site-packages") == {"sha": None, "dirty": None, "paths": list(CODE_PATHS)}
+    assert git_state()["sha"] is not None  # this checkout is medzoo's own

@@ -126,3 +126,26 @@ def test_medzoo_audit_rescores_a_store_and_catches_an_edited_number(tmp_path: Pa
     data["metrics"]["test"]["auc"] += 0.01  # a well-formed result whose number was edited by hand
     path.write_text(json.dumps(data))
     assert main(["audit", "--results-dir", str(tmp_path)]) == 2
+
+
+@pytest.mark.parametrize("kind", ["binary", "multiclass", "multilabel"])
+def test_stored_logits_give_the_heads_probabilities(kind: str) -> None:
+    """`head_logits` is what a features cell stores: its probabilities must be the head's own, also where a
+    one-vs-rest label never varies in training (scikit-learn then fits a constant predictor, not a logistic)."""
+    from sklearn.multiclass import OneVsRestClassifier
+
+    import zoo
+    from benchmarks.datasets import Task
+    from benchmarks.harness import head_logits
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(90, 5))
+    if kind == "multilabel":
+        y = np.stack([x[:, 0] > 0, x[:, 1] > 0.3, np.zeros(90, bool)], axis=1).astype(int)  # label 3: constant
+        clf = OneVsRestClassifier(zoo.make_head("logistic")).fit(x, y)
+    else:
+        y = (x[:, 0] > 0).astype(int) + ((x[:, 1] > 0).astype(int) if kind == "multiclass" else 0)
+        clf = zoo.make_head("logistic").fit(x, y)
+    logits = head_logits(clf, x, Task(kind))
+    assert logits.dtype == np.float32
+    np.testing.assert_allclose(probabilities(logits, kind), clf.predict_proba(x), atol=1e-6)
