@@ -33,6 +33,11 @@ def ok_results(store: ResultStore, suite: str) -> tuple[list[Result], list[Resul
     return ok, other
 
 
+def number(x: float | None) -> float:
+    """A stored metric for a table: None (undefined, e.g. a class missing from the test split) becomes NaN."""
+    return float("nan") if x is None else x
+
+
 def notes(results: Iterable[Result]) -> str:
     """What a reader must know about where a row's numbers came from: schema-1 results (scores rounded to 6
     decimals, metrics re-scored from them) and results written from code that differed from its commit."""

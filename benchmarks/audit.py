@@ -11,7 +11,7 @@ import numpy as np
 
 from benchmarks import metrics
 from benchmarks.datasets import Split
-from benchmarks.schema import MetricsRecord, Result, finite, finite_dict
+from benchmarks.schema import MetricsRecord, Result
 
 
 def _classification(result: Result, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -26,13 +26,11 @@ def _classification(result: Result, arrays: dict[str, np.ndarray]) -> dict[str, 
 
 def _rounded(result: Result, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
     """A migrated schema-1 result: test metrics at the threshold schema 1 recorded (its validation is gone)."""
+    from benchmarks.harness import test_section
+
     assert result.data is not None and result.metrics is not None
-    task = metrics.Task(result.data.task)
-    y, p = arrays["test/labels"], arrays["test/probabilities"]
-    test = metrics.evaluate(y, p, task, threshold=result.metrics.test.get("threshold"))
-    ci = {m: tuple(metrics.bootstrap_ci(y, p, task, metric=m, seed=result.cell.seed)) for m in result.metrics.ci}
-    return {"test": finite_dict(test), "val": {}, "ci": ci,
-            "per_class_auc": [finite(a) for a in metrics.per_class_auc(y, p, task)]}
+    return test_section(metrics.Task(result.data.task), arrays["test/labels"], arrays["test/probabilities"],
+                        result.metrics.test.get("threshold"), result.cell.seed, tuple(result.metrics.ci)) | {"val": {}}
 
 
 def _segmentation(result: Result, arrays: dict[str, np.ndarray]) -> dict[str, Any]:

@@ -435,12 +435,8 @@ def score_outputs(task: Task, y: dict[Split, np.ndarray], logits: dict[Split, np
     at the threshold chosen on validation; bootstrap CIs and per-class AUC on test."""
     probs = {s: probabilities(logits[s], task.value) for s in (Split.VAL, Split.TEST)}
     threshold = metrics.choose_threshold(y[Split.VAL], probs[Split.VAL]) if task is Task.BINARY else None
-    test = metrics.evaluate(y[Split.TEST], probs[Split.TEST], task, threshold=threshold)
-    ci = {m: tuple(finite(x) for x in metrics.bootstrap_ci(y[Split.TEST], probs[Split.TEST], task, metric=m,
-                                                              seed=seed)) for m in ("auc", "acc")}
-    section = {"test": finite_dict(test), "val": finite_dict(metrics.evaluate(y[Split.VAL], probs[Split.VAL], task)),
-               "ci": ci, "per_class_auc": [finite(a) for a in metrics.per_class_auc(y[Split.TEST], probs[Split.TEST],
-                                                                                   task)]}
+    section = test_section(task, y[Split.TEST], probs[Split.TEST], threshold, seed) | {
+        "val": finite_dict(metrics.evaluate(y[Split.VAL], probs[Split.VAL], task))}
     arrays = {}
     for s in (Split.VAL, Split.TEST):
         labels = np.asarray(y[s]).astype(np.int64)
@@ -448,6 +444,15 @@ def score_outputs(task: Task, y: dict[Split, np.ndarray], logits: dict[Split, np
                    f"{s.value}/labels": labels.reshape(len(labels), -1),
                    f"{s.value}/logits": np.asarray(logits[s], dtype=np.float32)}
     return section, arrays
+
+
+def test_section(task: Task, y: np.ndarray, probs: np.ndarray, threshold: float | None, seed: int,
+                 ci_metrics: tuple[str, ...] = ("auc", "acc")) -> dict[str, Any]:
+    """Test metrics (at `threshold`), bootstrap CIs and per-class AUC of the test probabilities, as a result stores
+    them (NaN as None)."""
+    ci = {m: tuple(finite(x) for x in metrics.bootstrap_ci(y, probs, task, metric=m, seed=seed)) for m in ci_metrics}
+    return {"test": finite_dict(metrics.evaluate(y, probs, task, threshold=threshold)), "ci": ci,
+            "per_class_auc": [finite(a) for a in metrics.per_class_auc(y, probs, task)]}
 
 
 def head_logits(clf: Any, x: np.ndarray, task: Task) -> np.ndarray:

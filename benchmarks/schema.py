@@ -22,6 +22,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
 
+from benchmarks.suites import config_hash
 from zoo import MedzooError
 
 SCHEMA_VERSION = 2
@@ -98,11 +99,6 @@ class CellRecord(_Record):
     def config(self) -> dict[str, Any]:
         """The section as the cell key hashes it (the same dict `Cell.config()` makes)."""
         return self.model_dump(mode="json", exclude_unset=True)
-
-
-def config_hash(config: dict[str, Any]) -> str:
-    """The 12-hex suffix of a cell key: sha256 of the cell config's sorted-key JSON."""
-    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
 # --- what ran, on what --------------------------------------------------------------------------------------------
@@ -268,7 +264,6 @@ class Result(_Record):
                       lossless=lossless, splits=sorted({k.split("/")[0] for k in arrays}),
                       arrays={k: list(v.shape) for k, v in sorted(arrays.items())}, note=note)
         new = self.model_copy(update={"outputs": out})
-        new.__pydantic_fields_set__.add("outputs")
         new._blob = blob
         return new
 

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from rich.table import Table
 
-from benchmarks._board import NOTES_TEXT, footer, header, notes, ok_results, png
+from benchmarks._board import NOTES_TEXT, footer, header, notes, number, ok_results, png
 from benchmarks.datasets import DATASETS
 from benchmarks.results import ResultStore
 from benchmarks.schema import CellRecord
@@ -69,7 +69,7 @@ def board(store: ResultStore, suite: str) -> pd.DataFrame:
                      "epochs_run": r.training.epochs_run, "stop": r.training.stop_reason,
                      "params_m": r.model.num_params / 1e6, "notes": notes([r]),
                      "img_f1_min": min(f1s, default=np.nan), "img_f1_max": max(f1s, default=np.nan),
-                     **{k: _num(r.test.get(k)) for k, _, _ in METRIC_COLUMNS[r.cell.dataset]}})
+                     **{k: number(r.test.get(k)) for k, _, _ in METRIC_COLUMNS[r.cell.dataset]}})
     df = pd.DataFrame(rows)
     keys = ["dataset", "config", "model", "weights", "mode", "patch", "budget"]
     parts = []
@@ -96,13 +96,9 @@ def humans(store: ResultStore, suite: str) -> dict[str, dict[str, float]]:
     """The second observer's scores per dataset, as stored with the results (identical in every result of a
     dataset: it depends only on the test images)."""
     ok, _ = ok_results(store, suite)
-    return {r.cell.dataset: {k: _num(v) for k, v in r.data.second_observer.items()}
+    return {r.cell.dataset: {k: number(v) for k, v in r.data.second_observer.items()}
             for r in ok if r.data is not None and r.data.second_observer}
 
-
-def _num(x: float | None) -> float:
-    """A stored metric for a table: None (undefined) becomes NaN, shown as –."""
-    return np.nan if x is None else x
 
 
 def _fmt(mean: float, std: float | None = None, digits: int = 4) -> str:

@@ -62,18 +62,15 @@ def segmentation_metrics(prob: ArrayLike, target: ArrayLike, fov: ArrayLike | No
     tp = int(np.count_nonzero(pred & t))
     fp = int(np.count_nonzero(pred)) - tp
     pos = int(np.count_nonzero(t))
-    fn, tn = pos - tp, t.size - pos - fp
-    return {
-        "auc": pixel_auc(t, p),
-        "acc": (tp + tn) / t.size,
-        "sensitivity": _ratio(tp, tp + fn),
-        "specificity": _ratio(tn, tn + fp),
-        "f1": _ratio(2 * tp, 2 * tp + fp + fn),
-        "dice": _ratio(2 * tp, 2 * tp + fp + fn),
-        "iou": _ratio(tp, tp + fp + fn),
-        "prevalence": pos / t.size,
-        "n_pixels": float(t.size),
-    }
+    return {"auc": pixel_auc(t, p)} | _confusion_metrics(tp, fp, pos - tp, t.size - pos - fp)
+
+
+def _confusion_metrics(tp: int, fp: int, fn: int, tn: int) -> dict[str, float]:
+    """Acc, Se, Sp, F1 (= Dice), IoU, prevalence and pixels scored from one pooled confusion matrix."""
+    total = tp + fp + fn + tn
+    return {"acc": (tp + tn) / total, "sensitivity": _ratio(tp, tp + fn), "specificity": _ratio(tn, tn + fp),
+            "f1": _ratio(2 * tp, 2 * tp + fp + fn), "dice": _ratio(2 * tp, 2 * tp + fp + fn),
+            "iou": _ratio(tp, tp + fp + fn), "prevalence": (tp + fn) / total, "n_pixels": float(total)}
 
 
 def adapted_rand_error(interior_true: np.ndarray, interior_pred: np.ndarray) -> float:
@@ -108,9 +105,14 @@ def isbi_metrics(prob: ArrayLike, target: ArrayLike, threshold: float = 0.5) -> 
     p, t, _ = _inputs(prob, target, None)
     if p.ndim not in (2, 3):
         raise ValueError(f"isbi_metrics needs (N, H, W) or (H, W) slices, got shape {p.shape}")
-    base = segmentation_metrics(p, t, None, threshold)
     p3, t3 = (p[None], t[None]) if p.ndim == 2 else (p, t)
-    rand = [adapted_rand_error(~ti, ~(pi >= threshold)) for pi, ti in zip(p3, t3, strict=True)]
+    return membrane_metrics(segmentation_metrics(p, t, None, threshold), p3 >= threshold, t3)
+
+
+def membrane_metrics(base: dict[str, float], pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    """The ISBI-2012 scores from pooled pixel metrics `base` and the (N, H, W) membrane masks (predicted at the
+    threshold, and true): see `isbi_metrics`."""
+    rand = [adapted_rand_error(~ti, ~pi) for pi, ti in zip(pred, truth, strict=True)]
     return {"dice": base["dice"], "iou": base["iou"], "pixel_error": 1.0 - base["acc"],
             "rand_error": float(np.nanmean(rand)) if not np.isnan(rand).all() else float("nan"), "auc": base["auc"]}
 
@@ -158,16 +160,11 @@ def histogram_metrics(hist: np.ndarray, threshold: float = 0.5) -> dict[str, flo
     """`segmentation_metrics` from (2 [truth neg/pos], LEVELS + 1) counts: pooled AUC, Acc, Se, Sp, F1 (= Dice),
     IoU, prevalence and pixels scored, exactly reproducible from stored histograms."""
     neg, pos = hist[0], hist[1]
-    k = threshold_level(threshold)
-    tp, fn = int(pos[k:].sum()), int(pos[:k].sum())
-    fp, tn = int(neg[k:].sum()), int(neg[:k].sum())
-    total = tp + fn + fp + tn
-    if not total:
+    if not hist.sum():
         raise ValueError("no pixels to score")
-    return {"auc": histogram_auc(neg, pos), "acc": (tp + tn) / total, "sensitivity": _ratio(tp, tp + fn),
-            "specificity": _ratio(tn, tn + fp), "f1": _ratio(2 * tp, 2 * tp + fp + fn),
-            "dice": _ratio(2 * tp, 2 * tp + fp + fn), "iou": _ratio(tp, tp + fp + fn),
-            "prevalence": (tp + fn) / total, "n_pixels": float(total)}
+    k = threshold_level(threshold)
+    return {"auc": histogram_auc(neg, pos)} | _confusion_metrics(int(pos[k:].sum()), int(neg[k:].sum()),
+                                                                 int(pos[:k].sum()), int(neg[:k].sum()))
 
 
 def sparse_histograms(hists: np.ndarray) -> dict[str, np.ndarray]:

@@ -33,7 +33,7 @@ from benchmarks.harness import (Loop, Report, _quiet, _training, apply_flips, au
                                 seed_everything, train)
 from benchmarks.results import ResultStore
 from benchmarks.schema import Result, finite_dict
-from benchmarks.seg_metrics import (LEVELS, adapted_rand_error, dense_histograms, histogram_metrics, image_histograms,
+from benchmarks.seg_metrics import (LEVELS, dense_histograms, histogram_metrics, image_histograms, membrane_metrics,
                                     quantise, segmentation_metrics, sparse_histograms, threshold_level)
 from benchmarks.suites import Cell, SegProtocol
 from zoo import MedzooError, TransferMode, WeightsUnavailableError
@@ -96,10 +96,8 @@ def score_membranes(o: SegOutputs) -> dict[str, float]:
     if o.pred is None or o.truth is None:
         raise MedzooError("membrane scoring needs the stored bit masks (pred_bits, truth_bits)")
     base = histogram_metrics(o.hists.sum((0, 1)), THRESHOLD)
-    rand = [adapted_rand_error(~t, ~p) for p, t in zip(o.pred, o.truth, strict=True)]
-    return {"dice": base["dice"], "iou": base["iou"], "pixel_error": 1.0 - base["acc"],
-            "rand_error": float(np.nanmean(rand)) if not np.isnan(rand).all() else float("nan"), "auc": base["auc"],
-            **{k: base[k] for k in ("acc", "sensitivity", "specificity", "f1", "prevalence", "n_pixels")}}
+    return membrane_metrics(base, o.pred, o.truth) | {
+        k: base[k] for k in ("acc", "sensitivity", "specificity", "f1", "prevalence", "n_pixels")}
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@ and a board never mixes versions.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
 from itertools import product
@@ -88,6 +90,11 @@ class SegProtocol(Protocol):
             raise ValueError("patch_size, patches_per_epoch, val_patches and val_full_every must be positive")
 
 
+def config_hash(config: dict[str, Any]) -> str:
+    """The 12-hex suffix of a cell key: sha256 of the cell config's sorted-key JSON."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
 @dataclass(frozen=True)
 class Cell:
     """One unit of work and of the results store."""
@@ -142,8 +149,6 @@ class Cell:
 
     @property
     def config_hash(self) -> str:
-        from benchmarks.schema import config_hash
-
         return config_hash(self.config())
 
     @property

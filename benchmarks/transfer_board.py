@@ -12,7 +12,7 @@ import pandas as pd
 from rich.table import Table
 
 from benchmarks import metrics
-from benchmarks._board import NOTES_TEXT, footer, header, notes, ok_results, png
+from benchmarks._board import NOTES_TEXT, footer, header, notes, number, ok_results, png
 from benchmarks.results import ResultStore
 from benchmarks.schema import Result
 from benchmarks.suites import SUITES, TransferGrid
@@ -45,12 +45,6 @@ def _split(ok: list[Result], suite: str, grid: TransferGrid) -> tuple[list[Resul
     return [r for r in ok if r.key in targets], [r for r in ok if r.key in sources]
 
 
-def _auc(r: Result) -> float:
-    """Test AUC, NaN where undefined (a class missing from the test split)."""
-    auc = r.test.get("auc")
-    return np.nan if auc is None else auc
-
-
 def _scores(store: ResultStore, results: list[Result]) -> list[np.ndarray]:
     """Test probabilities of each seed, from the stored outputs (the same arrays the AUCs came from)."""
     return [store.scores(r)[1] for r in sorted(results, key=lambda r: r.cell.seed)]
@@ -72,7 +66,7 @@ def board(store: ResultStore, suite: str) -> pd.DataFrame:
                 if where is not None:
                     groups.setdefault(where, []).append(r)
             for (source, mode), results in groups.items():
-                auc = [_auc(r) for r in results]
+                auc = [number(r.test.get("auc")) for r in results]
                 row = {"arch": grid.arch, "mode": mode, "source": source, "target": target, "seeds": len(auc),
                        "auc_mean": float(np.mean(auc)), "auc_std": float(np.std(auc, ddof=1)) if len(auc) > 1 else 0.0,
                        "delta": np.nan, "delta_ci_low": np.nan, "delta_ci_high": np.nan, "p_value": np.nan,
@@ -83,7 +77,7 @@ def board(store: ResultStore, suite: str) -> pd.DataFrame:
                                                           _scores(store, scratch), results[0].data.task)
                     row |= {"delta": test.delta, "delta_ci_low": test.ci_low, "delta_ci_high": test.ci_high,
                             "p_value": test.p_value,
-                            "scratch_auc_mean": float(np.mean([_auc(r) for r in scratch]))}
+                            "scratch_auc_mean": float(np.mean([number(r.test.get("auc")) for r in scratch]))}
                 rows.append(row)
     if not rows:
         return pd.DataFrame(columns=COLUMNS)
@@ -147,11 +141,11 @@ def markdown(store: ResultStore, suite: str, b: pd.DataFrame | None = None) -> s
                   + f", {_protocol_text(sources) or 'as the targets'}, on the whole training split, seed 0:", "",
                   "| source | test AUC on its own test split | training images | epochs run (best) | notes |",
                   "|---|---:|---:|---|---|"]
-        lines += [f"| {r.cell.dataset} | {_auc(r):.3f} | {r.data.n['train'] if r.data else '?'} | "
+        lines += [f"| {r.cell.dataset} | {number(r.test.get('auc')):.3f} | {r.data.n['train'] if r.data else '?'} | "
                   f"{r.training.epochs_run if r.training else '?'} ({r.training.best_epoch if r.training else '?'}) "
                   f"| {notes([r])} |" for r in sorted(sources, key=lambda r: r.cell.dataset)]
         lines.append("")
-        scratch = {t: [_auc(r) for r in mine if r.cell.dataset == t and r.cell.mode == "scratch"]
+        scratch = {t: [number(r.test.get("auc")) for r in mine if r.cell.dataset == t and r.cell.mode == "scratch"]
                    for t in grid.datasets}
         for mode in MODES:
             m = sub[sub["mode"] == mode]

@@ -25,9 +25,11 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks import metrics
+from benchmarks.datasets import Task
+from benchmarks.harness import test_section
 from benchmarks.results import ResultStore
-from benchmarks.schema import Result, config_hash, finite, finite_dict
+from benchmarks.schema import Result, finite_dict
+from benchmarks.suites import config_hash
 
 SCHEMA1_VERSIONS = {"model": 1, "cell": 1, "protocol": 1}
 ROUNDED = "scores rounded (schema 1)"
@@ -72,14 +74,10 @@ def convert(old: dict[str, Any], source: Path, root: Path, keys: dict[str, str])
                    "per_image": [{"id": i["id"], "metrics": finite_dict({k: v for k, v in i.items() if k != "id"})}
                                  for i in old["per_image"]]}
         return Result(**common, metrics=section, migration=migration | original)
-    task = metrics.Task(data["task"])
     labels = np.asarray(old["test_labels"], dtype=np.int64)
     probs = np.asarray(old["test_scores"], dtype=np.float64)
-    threshold = old["metrics"].get("threshold")
-    test = metrics.evaluate(labels, probs, task, threshold=threshold)
-    ci = {m: tuple(metrics.bootstrap_ci(labels, probs, task, metric=m, seed=cfg["seed"])) for m in old["ci"]}
-    section = {"test": finite_dict(test), "val": {}, "ci": ci,
-               "per_class_auc": [finite(a) for a in metrics.per_class_auc(labels, probs, task)]}
+    section = test_section(Task(data["task"]), labels, probs, old["metrics"].get("threshold"), cfg["seed"],
+                           tuple(old["ci"])) | {"val": {}}
     result = Result(**common, metrics=section, migration=migration | original)
     return result.with_outputs({"test/ids": np.arange(len(labels), dtype=np.int64),
                                 "test/labels": labels.reshape(len(labels), -1), "test/probabilities": probs},
