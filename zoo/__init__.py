@@ -6,23 +6,46 @@
     'https://download.pytorch.org/models/resnet18-f37072fd.pth'
 """
 
-from zoo._factory import (SCRATCH_PREPROCESS, create_model, get_spec, list_models, preprocess_of, register_model,
-                          resolve)
 from zoo._export import load_pretrained, save_pretrained
-from zoo._inference import image_to_tensor, load_trained, save_trained, sliding_window
-from zoo._registry import Registry
+from zoo._factory import SCRATCH_PREPROCESS, create_model, get_spec, list_models, preprocess_of, resolve
+from zoo._inference import (
+                            SEGMENTATION_META,
+                            image_to_tensor,
+                            load_trained,
+                            save_trained,
+                            sliding_window,
+                            trained_bytes,
+                            trained_meta,
+)
+from zoo._registry import Registry, register_model
 from zoo._specs import ModelSpec, Preprocess, Task, WeightsSpec
-from zoo._transfer import (HEADS, TransferMode, extract_features, fit_head, make_head, param_groups,
-                           prepare, preprocess_images, train_mode)
-from zoo._weights import fetch
-from zoo.errors import (HashMismatchError, InputShapeError, MedzooError, UnknownNameError,
-                        WeightsMismatchError, WeightsUnavailableError)
+from zoo._transfer import (
+                            HEADS,
+                            TransferMode,
+                            extract_features,
+                            fit_head,
+                            make_head,
+                            param_groups,
+                            prepare,
+                            preprocess_images,
+                            train_mode,
+)
+from zoo._weights import fetch, offline, unreachable, verify_sha256
+from zoo.errors import (
+                            HashMismatchError,
+                            InputShapeError,
+                            MedzooError,
+                            UnknownNameError,
+                            WeightsMismatchError,
+                            WeightsUnavailableError,
+)
 
 __all__ = [
-    "HEADS", "SCRATCH_PREPROCESS", "HashMismatchError", "InputShapeError", "MedzooError", "ModelSpec", "Preprocess",
-    "Registry", "Task", "TransferMode", "UnknownNameError", "WeightsMismatchError", "WeightsSpec",
-    "WeightsUnavailableError",
+    "HEADS", "SCRATCH_PREPROCESS", "SEGMENTATION_META", "HashMismatchError", "InputShapeError", "MedzooError",
+    "ModelSpec", "Preprocess", "Registry", "Task", "TransferMode", "UnknownNameError", "WeightsMismatchError",
+    "WeightsSpec", "WeightsUnavailableError",
     "create_model", "extract_features", "fetch", "fit_head", "get_spec", "image_to_tensor", "list_models",
-    "load_pretrained", "load_trained", "make_head", "param_groups", "prepare", "preprocess_images", "preprocess_of",
-    "register_model", "resolve", "save_pretrained", "save_trained", "sliding_window", "train_mode",
+    "load_pretrained", "load_trained", "make_head", "offline", "param_groups", "prepare", "preprocess_images",
+    "preprocess_of", "register_model", "resolve", "save_pretrained", "save_trained", "sliding_window",
+    "train_mode", "trained_bytes", "trained_meta", "unreachable", "verify_sha256",
 ]

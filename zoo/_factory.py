@@ -1,10 +1,10 @@
-"""The model registry and the public entry points built on it: list_models, get_spec, create_model."""
+"""The public entry points on the model registry (`zoo._registry.MODELS`): list_models, get_spec, resolve,
+create_model, preprocess_of."""
 
 from __future__ import annotations
 
 import fnmatch
 import logging
-from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -12,51 +12,16 @@ from typing import Any
 from torch import nn
 
 from zoo import _weights
-from zoo._registry import Registry
-from zoo._specs import Builder, ModelSpec, Preprocess, Task, WeightsSpec
+from zoo._registry import MODELS
+from zoo._specs import ModelSpec, Preprocess, Task, WeightsSpec
 from zoo.errors import UnknownNameError, WeightsUnavailableError
 
 log = logging.getLogger("zoo")
-
-MODELS: Registry[ModelSpec] = Registry("model")
 
 # Inputs for models trained from scratch here: MedMNIST's own normalisation (mean 0.5, std 0.5).
 SCRATCH_PREPROCESS = Preprocess(input_size=28, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), interpolation="bilinear")
 _LOCAL = WeightsSpec(tag="local", source="file:", pretrain_data="unknown", license="unknown",
                      preprocess=SCRATCH_PREPROCESS, num_classes=None)
-
-
-def register_model(
-    *,
-    name: str | None = None,
-    family: str,
-    paper: str,
-    weights: Mapping[str, WeightsSpec] | None = None,
-    default_tag: str | None = None,
-    default_size: int,
-    min_size: int,
-    feature_dim: int,
-    num_params: int,
-    gflops: float,
-    task: Task = Task.CLASSIFICATION,
-    num_classes: int = 1000,
-    size_divisor: int = 1,
-    description: str = "",
-    version: int = 1,
-) -> Callable[[Builder], Builder]:
-    """Decorator: register `builder(num_classes=..., in_chans=...)` under `name` (default: its __name__)."""
-
-    def deco(builder: Builder) -> Builder:
-        MODELS.add(ModelSpec(
-            name=name or builder.__name__, family=family, task=task, paper=paper, builder=builder,
-            weights=weights or {}, default_tag=default_tag, default_size=default_size, min_size=min_size,
-            feature_dim=feature_dim, num_params=num_params, gflops=gflops, num_classes=num_classes,
-            size_divisor=size_divisor, description=description or (builder.__doc__ or "").strip().split("\n")[0],
-            version=version,
-        ))
-        return builder
-
-    return deco
 
 
 def _ensure_loaded() -> None:
@@ -88,7 +53,7 @@ def list_models(pattern: str = "*", pretrained: bool = False, task: Task | str |
     """Registered model names matching `pattern` (fnmatch). With `pretrained=True`, `arch.tag` names of every
     weights entry instead, as timm does."""
     _ensure_loaded()
-    wanted = Task(task) if task is not None else None
+    wanted = Task(task).kind if task is not None else None
     specs = [s for s in MODELS if wanted is None or s.task == wanted]
     if not pretrained:
         return [s.name for s in specs if fnmatch.fnmatchcase(s.name, pattern)]

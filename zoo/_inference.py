@@ -14,9 +14,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from monai.inferers import sliding_window_inference
 from safetensors import SafetensorError
-from safetensors.torch import load_file, safe_open, save_file
+from safetensors.torch import load_file, safe_open, save
 from torch import nn
 
 from zoo._factory import create_model
@@ -44,6 +43,8 @@ def sliding_window(net: nn.Module, image: torch.Tensor, patch_size: int, overlap
     """Positive-class probabilities `(H, W)` of a normalised `(C, H, W)` image: `patch_size` windows with
     `overlap` (fraction of the window), probabilities averaged where windows overlap (MONAI's sliding window,
     constant weights; images smaller than a window are padded and cropped back)."""
+    from monai.inferers import sliding_window_inference  # here, not at import: monai pulls pandas, matplotlib, skimage
+
     was = net.training
     net.eval()
     try:
@@ -56,18 +57,24 @@ def sliding_window(net: nn.Module, image: torch.Tensor, patch_size: int, overlap
     return prob[0, 0].cpu()
 
 
-def save_trained(path: Path | str, net: nn.Module, meta: dict[str, Any]) -> str:
-    """Write `net`'s weights and `meta` (must hold `REQUIRED_META`) to a safetensors file; returns its sha256."""
+def trained_bytes(net: nn.Module, meta: dict[str, Any]) -> bytes:
+    """`net`'s weights and `meta` (must hold `REQUIRED_META`) as the bytes of a safetensors file, for a caller that
+    writes files its own way (the benchmark's results store)."""
     missing = [k for k in REQUIRED_META if k not in meta]
     if missing:
         raise ValueError(f"trained-model metadata lacks {missing}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+    return save(state, metadata={META_KEY: json.dumps(meta, sort_keys=True)})
+
+
+def save_trained(path: Path | str, net: nn.Module, meta: dict[str, Any]) -> str:
+    """Write `trained_bytes(net, meta)` to `path` (temp file, then rename); returns its sha256."""
+    data, path = trained_bytes(net, meta), Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    save_file(state, str(tmp), metadata={META_KEY: json.dumps(meta, sort_keys=True)})
+    tmp.write_bytes(data)
     tmp.replace(path)
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return hashlib.sha256(data).hexdigest()
 
 
 def trained_meta(path: Path | str) -> dict[str, Any]:

@@ -2,15 +2,19 @@
 
 Entries are frozen spec dataclasses keyed by name. Registering a name twice raises (a silent overwrite would
 change what a published result means); looking up an unknown name raises with did-you-mean suggestions.
+
+The model registry `MODELS` and `register_model` live here rather than in `_factory`: the factory imports the
+family files (`zoo.models`) to fill `MODELS`, so the family files must depend only on this module and `_specs`.
 """
 
 from __future__ import annotations
 
 import difflib
 import fnmatch
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Generic, Protocol, TypeVar
 
+from zoo._specs import Builder, ModelSpec, Task, WeightsSpec
 from zoo.errors import DuplicateNameError, UnknownNameError
 
 
@@ -62,3 +66,39 @@ class Registry(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+MODELS: Registry[ModelSpec] = Registry("model")
+
+
+def register_model(
+    *,
+    name: str | None = None,
+    family: str,
+    paper: str,
+    weights: Mapping[str, WeightsSpec] | None = None,
+    default_tag: str | None = None,
+    default_size: int,
+    min_size: int,
+    feature_dim: int,
+    num_params: int,
+    gflops: float,
+    task: Task = Task.CLASSIFICATION,
+    num_classes: int = 1000,
+    size_divisor: int = 1,
+    description: str = "",
+    version: int = 1,
+) -> Callable[[Builder], Builder]:
+    """Decorator: register `builder(num_classes=..., in_chans=...)` under `name` (default: its __name__)."""
+
+    def deco(builder: Builder) -> Builder:
+        MODELS.add(ModelSpec(
+            name=name or builder.__name__, family=family, task=task, paper=paper, builder=builder,
+            weights=weights or {}, default_tag=default_tag, default_size=default_size, min_size=min_size,
+            feature_dim=feature_dim, num_params=num_params, gflops=gflops, num_classes=num_classes,
+            size_divisor=size_divisor, description=description or (builder.__doc__ or "").strip().split("\n")[0],
+            version=version,
+        ))
+        return builder
+
+    return deco

@@ -10,16 +10,31 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
-from torch import nn
+if TYPE_CHECKING:  # only for typing: specs stay importable (and listable) without loading torch
+    from torch import nn
 
 SOURCE_SCHEMES = ("hf-hub:", "https://", "http://", "package:", "file:")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 class Task(str, Enum):
+    """What a model or a dataset is for: one enum for both, so they compare directly. A model is CLASSIFICATION or
+    SEGMENTATION; a classification dataset names its label type (BINARY, MULTICLASS, MULTILABEL, ORDINAL, as the
+    MedMNIST paper describes them), whose `kind` is CLASSIFICATION."""
+
     CLASSIFICATION = "classification"
+    BINARY = "binary"
+    MULTICLASS = "multiclass"
+    MULTILABEL = "multilabel"
+    ORDINAL = "ordinal"
     SEGMENTATION = "segmentation"
+
+    @property
+    def kind(self) -> Task:
+        """CLASSIFICATION or SEGMENTATION: the models that fit a dataset of this task."""
+        return Task.SEGMENTATION if self is Task.SEGMENTATION else Task.CLASSIFICATION
 
 
 @dataclass(frozen=True)
@@ -89,7 +104,7 @@ class WeightsSpec:
         return self.source.startswith("hf-hub:") and self.revision is None and self.sha256 is None
 
 
-Builder = Callable[..., nn.Module]
+Builder = Callable[..., "nn.Module"]
 
 
 @dataclass(frozen=True)

@@ -14,19 +14,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from enum import Enum
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from sklearn.base import ClassifierMixin
-from sklearn.calibration import CalibratedClassifierCV
-from sklearn.linear_model import LogisticRegressionCV
-from sklearn.neighbors import KNeighborsClassifier
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import StandardScaler
-from sklearn.svm import LinearSVC
 from torch import nn
 
 from zoo.errors import InputShapeError, UnknownNameError
+
+if TYPE_CHECKING:  # scikit-learn is imported where a head is made: at import it pulls in pandas (and scipy)
+    from sklearn.base import ClassifierMixin
+    from sklearn.pipeline import Pipeline
 
 
 class TransferMode(str, Enum):
@@ -107,6 +105,8 @@ def preprocess_images(images: np.ndarray | torch.Tensor, model: nn.Module, size:
 
 
 def _logistic(seed: int) -> ClassifierMixin:
+    from sklearn.linear_model import LogisticRegressionCV
+
     # L2 strength chosen by 5-fold stratified cross-validation on the training features (log-loss), never on
     # validation or test: with ~1000-2000 features and a few hundred images a fixed C=1 overfits.
     return LogisticRegressionCV(Cs=np.logspace(-4, 1, 11).tolist(), cv=5, scoring="neg_log_loss", max_iter=5000,
@@ -114,11 +114,16 @@ def _logistic(seed: int) -> ClassifierMixin:
 
 
 def _linear_svm(seed: int) -> ClassifierMixin:
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.svm import LinearSVC
+
     # LinearSVC has no predict_proba; AUC needs scores per class, so calibrate it (Platt, 3-fold).
     return CalibratedClassifierCV(LinearSVC(C=0.01, max_iter=20000, random_state=seed), cv=3)
 
 
 def _knn(seed: int) -> ClassifierMixin:
+    from sklearn.neighbors import KNeighborsClassifier
+
     return KNeighborsClassifier(n_neighbors=11)
 
 
@@ -132,6 +137,9 @@ def make_head(kind: str = "logistic", seed: int = 0) -> Pipeline:
 
         raise UnknownNameError("feature head", kind, difflib.get_close_matches(kind, list(HEADS)) or list(HEADS),
                                listing="zoo.HEADS")
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     return make_pipeline(StandardScaler(), HEADS[kind](seed))
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from zoo._factory import register_model
+from zoo._registry import register_model
 from zoo.models._common import timm_builder, timm_weights
 
 _HUB = timm_weights("tf_efficientnet_lite0", "in1k")

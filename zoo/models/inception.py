@@ -24,7 +24,7 @@ import torchvision
 from torch import nn
 
 from zoo._adapters import TimmContract
-from zoo._factory import register_model
+from zoo._registry import register_model
 from zoo._specs import Preprocess, WeightsSpec
 from zoo.models._common import timm_builder, timm_weights
 

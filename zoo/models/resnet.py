@@ -36,7 +36,7 @@ from __future__ import annotations
 import timm
 from torch import nn
 
-from zoo._factory import register_model
+from zoo._registry import register_model
 from zoo._specs import Preprocess, WeightsSpec
 from zoo.models._common import timm_builder, timm_weights
 

@@ -15,19 +15,20 @@ All are given timm's contract by `SegmentationContract`: features are the per-pi
 output conv. Weights: smp models take smp's ImageNet encoder weights (`imagenet` tag: HF Hub `smp-hub/*`,
 revision pinned by smp) into the encoder only; offline they are built with random encoders. The others have no
 pretrained weights in medzoo.
+
+MONAI and segmentation-models-pytorch are imported inside the functions that use them, so that listing models does
+not load MONAI (it pulls in pandas, matplotlib and scikit-image); smp's pinned encoder table is read when this file
+registers its models.
 """
 
 from __future__ import annotations
 
 import torch
-from monai.networks.nets import AttentionUnet
-from segmentation_models_pytorch import Unet, UnetPlusPlus
-from segmentation_models_pytorch.encoders import encoders as smp_encoders
 from torch import nn
 
 from zoo._adapters import SegmentationContract
-from zoo._factory import register_model
-from zoo._specs import Preprocess, Task, WeightsSpec
+from zoo._registry import register_model
+from zoo._specs import Builder, Preprocess, Task, WeightsSpec
 from zoo.models._common import IMAGENET_MEAN, IMAGENET_STD
 
 
@@ -101,6 +102,8 @@ def unet2015_w32(*, num_classes: int, in_chans: int = 3) -> nn.Module:
                 feature_dim=32, num_params=7940321, gflops=21.194, **SEG)
 def attention_unet_w32(*, num_classes: int, in_chans: int = 3) -> nn.Module:
     """Attention U-Net (MONAI AttentionUnet), widths 32-512."""
+    from monai.networks.nets import AttentionUnet
+
     net = AttentionUnet(spatial_dims=2, in_channels=in_chans, out_channels=num_classes,
                         channels=(32, 64, 128, 256, 512), strides=(2, 2, 2, 2))
     return SegmentationContract(nn.Sequential(net.model[0], net.model[1]), net.model[2].conv,
@@ -108,6 +111,8 @@ def attention_unet_w32(*, num_classes: int, in_chans: int = 3) -> nn.Module:
 
 
 def _smp_weights(encoder: str) -> dict[str, WeightsSpec]:
+    from segmentation_models_pytorch.encoders import encoders as smp_encoders
+
     hub = smp_encoders[encoder]["pretrained_settings"]["imagenet"]  # smp's own pinned repo + revision
     return {"imagenet": WeightsSpec(
         tag="imagenet", source=f"hf-hub:{hub['repo_id']}", revision=hub["revision"], target="body.encoder",
@@ -117,29 +122,32 @@ def _smp_weights(encoder: str) -> dict[str, WeightsSpec]:
     )}
 
 
-#        name               smp class      encoder     first conv of the encoder  params gflops
+#        name               smp class        encoder     first conv of the encoder  params gflops
 _SMP_VARIANTS = [
-    ("unet_vgg11", Unet, "vgg11", "features.0", 18254033, 28.934),
-    ("unet_resnet18", Unet, "resnet18", "conv1", 14328209, 10.796),
-    ("unet_resnet34", Unet, "resnet34", "conv1", 24436369, 15.628),
-    ("unetpp_vgg11", UnetPlusPlus, "vgg11", "features.0", 33853137, 166.038),
-    ("unetpp_resnet18", UnetPlusPlus, "resnet18", "conv1", 15970449, 31.935),
+    ("unet_vgg11", "Unet", "vgg11", "features.0", 18254033, 28.934),
+    ("unet_resnet18", "Unet", "resnet18", "conv1", 14328209, 10.796),
+    ("unet_resnet34", "Unet", "resnet34", "conv1", 24436369, 15.628),
+    ("unetpp_vgg11", "UnetPlusPlus", "vgg11", "features.0", 33853137, 166.038),
+    ("unetpp_resnet18", "UnetPlusPlus", "resnet18", "conv1", 15970449, 31.935),
 ]
 
 
-def _smp_builder(name: str, cls: type[nn.Module], encoder: str, first_conv: str):  # type: ignore[no-untyped-def]
+def _smp_builder(name: str, cls: str, encoder: str, first_conv: str) -> Builder:
     def build(*, num_classes: int, in_chans: int = 3) -> nn.Module:
-        net = cls(encoder_name=encoder, encoder_weights=None, in_channels=in_chans, classes=num_classes)
+        import segmentation_models_pytorch as smp
+
+        net = getattr(smp, cls)(encoder_name=encoder, encoder_weights=None, in_channels=in_chans,
+                                classes=num_classes)
         return SegmentationContract(_EncoderDecoder(net), net.segmentation_head[0],
                                     first_conv=f"encoder.{first_conv}", size_divisor=32)
 
     build.__name__ = name
-    build.__doc__ = f"{cls.__name__} with a {encoder} encoder (segmentation-models-pytorch)."
+    build.__doc__ = f"{cls} with a {encoder} encoder (segmentation-models-pytorch)."
     return build
 
 
 for _name, _cls, _enc, _first, _params, _gflops in _SMP_VARIANTS:
-    _paper = ("Zhou et al., DLMIA 2018, arXiv:1807.10165" if _cls is UnetPlusPlus
+    _paper = ("Zhou et al., DLMIA 2018, arXiv:1807.10165" if _cls == "UnetPlusPlus"
               else "Ronneberger et al., MICCAI 2015, arXiv:1505.04597")
     register_model(family="unet", paper=_paper, weights=_smp_weights(_enc), default_tag="imagenet", min_size=32,
                    size_divisor=32, feature_dim=16, num_params=_params, gflops=_gflops,

@@ -8,7 +8,7 @@ ICLR 2015 (arXiv:1409.1556). Built by timm; `pre_logits` is the 4096-wide output
 
 from __future__ import annotations
 
-from zoo._factory import register_model
+from zoo._registry import register_model
 from zoo.models._common import timm_builder, timm_weights
 
 PAPER = "Simonyan & Zisserman, ICLR 2015, arXiv:1409.1556"

@@ -10,7 +10,7 @@ xception41/65/71 are the aligned variants of DeepLab v3+ (Chen et al., ECCV 2018
 
 from __future__ import annotations
 
-from zoo._factory import register_model
+from zoo._registry import register_model
 from zoo.models._common import timm_builder, timm_weights
 
 #        name              paper                                            url?   min params gflops dim
