@@ -9,16 +9,15 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks import metrics
-from benchmarks.datasets import Split
-from benchmarks.schema import MetricsRecord, Result
+from benchmarks.data import Split, Task
+from benchmarks.results.schema import MetricsRecord, Result
 
 
 def _classification(result: Result, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
-    from benchmarks.harness import score_outputs
+    from benchmarks.cells.classification import score_outputs
 
     assert result.data is not None
-    task = metrics.Task(result.data.task)
+    task = Task(result.data.task)
     y = {Split(s): arrays[f"{s}/labels"] for s in ("val", "test")}
     logits = {Split(s): arrays[f"{s}/logits"] for s in ("val", "test")}
     return score_outputs(task, y, logits, result.cell.seed)[0]
@@ -26,15 +25,15 @@ def _classification(result: Result, arrays: dict[str, np.ndarray]) -> dict[str, 
 
 def _rounded(result: Result, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
     """A migrated schema-1 result: test metrics at the threshold schema 1 recorded (its validation is gone)."""
-    from benchmarks.harness import test_section
+    from benchmarks.cells.classification import test_section
 
     assert result.data is not None and result.metrics is not None
-    return test_section(metrics.Task(result.data.task), arrays["test/labels"], arrays["test/probabilities"],
+    return test_section(Task(result.data.task), arrays["test/labels"], arrays["test/probabilities"],
                         result.metrics.test.get("threshold"), result.cell.seed, tuple(result.metrics.ci)) | {"val": {}}
 
 
 def _segmentation(result: Result, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
-    from benchmarks.segment import SegOutputs, score
+    from benchmarks.cells.segmentation import SegOutputs, score
 
     assert result.data is not None and result.data.test_images is not None
     n_val = result.data.n["val"]

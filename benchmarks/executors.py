@@ -15,7 +15,7 @@ from typing import Protocol
 
 import torch
 
-from benchmarks.schema import Result
+from benchmarks.results.schema import Result
 from benchmarks.suites import Cell
 from zoo import MedzooError
 

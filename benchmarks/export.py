@@ -17,12 +17,10 @@ from urllib.parse import urlparse
 import timm
 
 import zoo
-from benchmarks.datasets import DATASETS
+from benchmarks.data import DATASETS
 from benchmarks.results import RESULTS_DIR
-from benchmarks.schema import Result, TrainingRecord, load
-from zoo import MedzooError
-from zoo._inference import trained_meta
-from zoo._weights import offline, unreachable, verify_sha256
+from benchmarks.results.schema import Result, TrainingRecord, load
+from zoo import MedzooError, offline, trained_meta, unreachable, verify_sha256
 
 CARD_LICENSES = {"CC BY 4.0": "cc-by-4.0", "CC BY-NC 4.0": "cc-by-nc-4.0"}
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 import zoo
-from benchmarks.datasets import DATASETS, Split, Task
+from benchmarks.data import DATASETS, Split, Task
 from benchmarks.metrics import evaluate
 from zoo import MedzooError
 

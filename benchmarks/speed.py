@@ -26,11 +26,14 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import zoo
 from benchmarks import metrics
-from benchmarks.datasets import DATASETS, Split
-from benchmarks.feature_cache import FeatureCache
-from benchmarks.harness import (Resolution, _cpu, _fresh_head, _predict, _Split, _training, classification_loop,
-                                run_cell, seed_everything, to_input, train)
-from benchmarks.schema import probabilities
+from benchmarks.cells import run_cell
+from benchmarks.cells.classification import classification_loop, fresh_head, predict
+from benchmarks.cells.feature_cache import FeatureCache
+from benchmarks.cells.prep import Resolution, SplitData, to_input
+from benchmarks.cells.provenance import cpu_name
+from benchmarks.cells.train import seed_everything, train, training_record
+from benchmarks.data import DATASETS, Split
+from benchmarks.results.schema import probabilities
 from benchmarks.suites import SUITES, Cell, Policy, Protocol
 from zoo import TransferMode
 
@@ -103,9 +106,9 @@ def linear_probe(data_dir: Path | str | None, seed: int = 0) -> list[Row]:
     net = zoo.create_model(cell.model, pretrained=True, num_classes=ds.num_classes, in_chans=ds.n_channels)
     pre = zoo.preprocess_of(net)
     res = Resolution(28, Policy.RESIZE_BICUBIC, 64, 64)
-    data = {s: _Split(*ds.load(s, 28, data_dir)) for s in Split}
+    data = {s: SplitData(*ds.load(s, 28, data_dir)) for s in Split}
     zoo.prepare(net, TransferMode.LINEAR_PROBE, ds.num_classes)
-    _fresh_head(net)
+    fresh_head(net)
 
     def transform(b: torch.Tensor) -> torch.Tensor:
         return to_input(b, res, pre.mean, pre.std)
@@ -113,11 +116,11 @@ def linear_probe(data_dir: Path | str | None, seed: int = 0) -> list[Row]:
     dev = torch.device("cpu")
     loop = classification_loop(data[Split.TRAIN], data[Split.VAL], transform, ds.task, PROBE, dev)
     out = train(net.to(memory_format=torch.channels_last), TransferMode.LINEAR_PROBE, loop, PROBE, seed, dev)
-    logits, _ = _predict(out.net, data[Split.TEST], transform, ds.task, PROBE.batch_size, dev)
+    logits, _ = predict(out.net, data[Split.TEST], transform, ds.task, PROBE.batch_size, dev)
     ref_auc = metrics.evaluate(data[Split.TEST].y, probabilities(logits, ds.task.value), ds.task)["auc"]
     t_ref = time.perf_counter() - t
     epochs = PROBE.epochs
-    assert ours.training is not None and _training(out)["epochs_run"] == epochs == ours.training.epochs_run
+    assert ours.training is not None and training_record(out)["epochs_run"] == epochs == ours.training.epochs_run
     auc = ours.test["auc"]
     assert auc is not None
     d_auc = auc - ref_auc
@@ -137,7 +140,7 @@ def finetune_path(data_dir: Path | str | None, batches: int = 5, repeats: int = 
     from torch.utils.data import DataLoader
     from torchvision import transforms
 
-    from benchmarks.datasets.medmnist import data_root
+    from benchmarks.data.medmnist import data_root
 
     ds = DATASETS.get("pneumoniamnist")
     x, y = ds.load(Split.TRAIN, 28, data_dir)
@@ -210,7 +213,7 @@ def quick_cold_warm(data_dir: Path | str | None) -> list[Row]:
 
 
 def machine() -> dict[str, str]:
-    return {"cpu": _cpu(), "cores": str(os.cpu_count()), "torch_threads": str(torch.get_num_threads()),
+    return {"cpu": cpu_name(), "cores": str(os.cpu_count()), "torch_threads": str(torch.get_num_threads()),
             "torch": torch.__version__, "load_average_at_start": " ".join(f"{v:.2f}" for v in os.getloadavg())}
 
 

@@ -14,7 +14,7 @@ from enum import Enum
 from itertools import product
 from typing import Any
 
-from benchmarks.datasets.segmentation import NATIVE_SIZE
+from benchmarks.data.seg import seg_dataset
 from benchmarks.versions import versions
 from zoo import Registry, TransferMode
 
@@ -360,7 +360,7 @@ _SEG_SHORT = replace(_SEG, epochs=25, time_budget_s=900)
 def _seg_grids(models: tuple[str, ...], datasets: tuple[str, ...], mode: TransferMode,
                protocol: SegProtocol) -> tuple[Grid, ...]:
     """One grid per dataset: each is read at its own native size; the network sees `patch_size` crops."""
-    return tuple(Grid(models=models, datasets=(d,), modes=(mode,), data_sizes=(NATIVE_SIZE[d],),
+    return tuple(Grid(models=models, datasets=(d,), modes=(mode,), data_sizes=(seg_dataset(d).native_size,),
                       input_size=protocol.patch_size, protocol=protocol) for d in datasets)
 
 

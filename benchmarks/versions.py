@@ -20,11 +20,12 @@ CELL_VERSIONS = {"classification": 1, "segmentation": 1}
 PROTOCOL_VERSION = 1  # the training loop and the protocol's meaning
 
 CELL_SOURCES = {
-    "classification": ("benchmarks.harness", "benchmarks.metrics", "zoo._transfer", "zoo._adapters",
-                       "benchmarks.schema:probabilities"),
-    "segmentation": ("benchmarks.segment", "benchmarks.seg_metrics", "zoo._inference"),
+    "classification": ("benchmarks.cells.classification", "benchmarks.cells.prep", "benchmarks.metrics.classification",
+                       "benchmarks.metrics.stats", "zoo._transfer", "zoo._adapters",
+                       "benchmarks.results.schema:probabilities"),
+    "segmentation": ("benchmarks.cells.segmentation", "benchmarks.metrics.segmentation", "zoo._inference"),
 }
-PROTOCOL_SOURCES = ("benchmarks.suites:Protocol", "benchmarks.suites:SegProtocol", "benchmarks.harness:train")
+PROTOCOL_SOURCES = ("benchmarks.suites:Protocol", "benchmarks.suites:SegProtocol", "benchmarks.cells.train")
 
 
 def versions(arch: str, kind: str) -> dict[str, int]:

@@ -23,8 +23,8 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
 import zoo
-from benchmarks.datasets import DATASETS, Split
-from benchmarks.harness import Resolution, to_input
+from benchmarks.cells.prep import Resolution, to_input
+from benchmarks.data import DATASETS, Split
 from benchmarks.metrics import evaluate
 from benchmarks.suites import Policy
 

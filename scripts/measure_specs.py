@@ -13,11 +13,10 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 import zoo
-from zoo._factory import resolve
 
 
 def build(name: str) -> torch.nn.Module:
-    spec, weights = resolve(name)
+    spec, weights = zoo.resolve(name)
     n_cls = weights.num_classes if weights and weights.num_classes else spec.num_classes
     return spec.builder(num_classes=n_cls, in_chans=3).eval()
 

@@ -1,4 +1,4 @@
-"""Convert a schema-1 results store to schema 2 (`benchmarks.schema`), without pretending anything was re-run.
+"""Convert a schema-1 results store to schema 2 (`benchmarks.results.schema`), without pretending anything was re-run.
 
 Schema-1 results kept test probabilities rounded to 6 decimals and no validation outputs (classification), or only
 rounded per-image metrics (segmentation). Each converted result:
@@ -25,10 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.datasets import Task
-from benchmarks.harness import test_section
+from benchmarks.cells.classification import test_section
+from benchmarks.data import Task
 from benchmarks.results import ResultStore
-from benchmarks.schema import Result, finite_dict
+from benchmarks.results.schema import Result, finite_dict
 from benchmarks.suites import config_hash
 
 SCHEMA1_VERSIONS = {"model": 1, "cell": 1, "protocol": 1}

@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.datasets import DATASETS, DatasetNotFoundError, Task
-from benchmarks.datasets.medmnist import ChecksumError
+from benchmarks.data import DATASETS, ChecksumError, DatasetNotFoundError, Task
 
 
 def test_breastmnist_loads_with_official_split_sizes(medmnist_dir: Path) -> None:
@@ -47,7 +46,7 @@ def test_missing_file_offline_names_file_path_and_command(tmp_path: Path, monkey
 def test_large_sets_are_memory_mapped_and_equal(medmnist_dir: Path, tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """From MEMMAP_MIN_SIZE up, images come from a once-extracted .npy memory map with the same content."""
-    from benchmarks.datasets import medmnist
+    from benchmarks.data import medmnist
 
     ds = DATASETS.get("breastmnist")
     plain, labels = ds.load("val", 28, medmnist_dir)

@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from benchmarks.datasets import DATASETS, DatasetNotFoundError, Split, Task
-from benchmarks.datasets import synthetic
-from benchmarks.datasets.folder import FolderDatasetError, folder_dataset, patient_split
+from benchmarks.data import DATASETS, DatasetNotFoundError, Split, Task, synthetic
+from benchmarks.data.folder import FolderDatasetError, folder_dataset, patient_split
 from zoo.errors import DuplicateNameError
 
 CLASSES = ("benign", "malignant", "normal")

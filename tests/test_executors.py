@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.cells import run_cell
 from benchmarks.cli import main
 from benchmarks.executors import RayExecutor
-from benchmarks.harness import run_cell
 from benchmarks.results import ResultStore
-from benchmarks.schema import Result, load
+from benchmarks.results.schema import Result, load
 from benchmarks.suites import SUITES, Grid, Policy, Suite
 from zoo import TransferMode
 

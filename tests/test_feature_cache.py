@@ -10,9 +10,9 @@ import torch
 from safetensors.torch import load_file
 
 import zoo
+from benchmarks.cells import run_cell
+from benchmarks.cells.feature_cache import FeatureCache, FeatureKey, weights_hash
 from benchmarks.cli import main
-from benchmarks.feature_cache import FeatureCache, FeatureKey, weights_hash
-from benchmarks.harness import run_cell
 from benchmarks.suites import Grid, Suite
 from zoo import TransferMode
 

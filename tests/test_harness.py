@@ -18,11 +18,12 @@ import pytest
 import torch
 
 import zoo
-from benchmarks import leaderboard
+from benchmarks import boards
+from benchmarks.cells import run_cell
+from benchmarks.cells.prep import Resolution, to_input
 from benchmarks.cli import main
-from benchmarks.harness import Resolution, run_cell, to_input
 from benchmarks.results import ResultStore
-from benchmarks.schema import load
+from benchmarks.results.schema import load
 from benchmarks.suites import SUITES, Grid, Policy, Protocol, Suite, select
 from zoo import TransferMode
 
@@ -115,7 +116,7 @@ def test_cell_keys_change_with_overrides_and_filters_select() -> None:
 
 @pytest.mark.parametrize("suite", [s.name for s in SUITES])
 def test_every_suite_cell_names_a_registered_model_weights_and_dataset(suite: str) -> None:
-    from benchmarks.datasets import DATASETS
+    from benchmarks.data import DATASETS
 
     cells = SUITES.get(suite).cells()
     keys = {c.key: c for c in cells}
@@ -131,16 +132,16 @@ def test_every_suite_cell_names_a_registered_model_weights_and_dataset(suite: st
 
 
 def test_leaderboard_is_generated_and_checked(store: ResultStore, tmp_path: Path) -> None:
-    md = leaderboard.markdown(store, "smoke")
+    md = boards.classification.markdown(store, "smoke")
     assert "not a medical device" in md and "do not edit" in md and "synthetic_binary" in md
     assert "random init (no pretraining)" in md
-    board = leaderboard.board(store, "smoke")
+    board = boards.classification.board(store, "smoke")
     assert len(board) == 4 and board["rank"].min() == 1 and (board["auc_mean"].diff().dropna() <= 0).all()
-    files = leaderboard.generate(store, "smoke")
+    files = boards.generate(store, "smoke")
     assert files["smoke.png"][:4] == b"\x89PNG"
     for name, content in files.items():
         (tmp_path / name).write_bytes(content if isinstance(content, bytes) else content.encode())
-    assert leaderboard.check(store, "smoke", tmp_path) == []
+    assert boards.check(store, "smoke", tmp_path) == []
     assert main(["leaderboard", "--suite", "smoke", "--check", "--results-dir", str(store.root),
                  "--out-dir", str(tmp_path)]) == 0
     (tmp_path / "smoke.csv").write_text((tmp_path / "smoke.csv").read_text().replace("0.", "0.9", 1))
@@ -149,7 +150,7 @@ def test_leaderboard_is_generated_and_checked(store: ResultStore, tmp_path: Path
 
 
 def test_reported_rows_are_marked_and_never_in_the_store(store: ResultStore) -> None:
-    rep = leaderboard.reported()
+    rep = boards.classification.reported()
     assert {"breastmnist", "retinamnist"} <= set(rep["dataset"])
     assert float(rep[(rep["dataset"] == "breastmnist") & (rep["method"] == "ResNet-18 (28)")]["test_auc"].iloc[0]) \
         == pytest.approx(0.901)

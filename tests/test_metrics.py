@@ -10,19 +10,18 @@ import pytest
 from medmnist.evaluator import getACC, getAUC
 from sklearn.metrics import roc_auc_score
 
-from benchmarks.datasets._spec import Task
+from benchmarks.data._spec import Task
 from benchmarks.metrics import (
     METRICS,
     PairedBootstrap,
-    _metric_over,
-    _prepare,
-    _resample,
     bootstrap_ci,
     choose_threshold,
     evaluate,
     paired_bootstrap,
     per_class_auc,
 )
+from benchmarks.metrics.classification import _prepare
+from benchmarks.metrics.stats import _metric_over, _resample
 
 # Hand-made cases leave some class out of y_true: its AUC is nan (and scikit-learn says so), which is not under test.
 pytestmark = pytest.mark.filterwarnings("ignore:Only one class is present", "ignore:y_pred contains classes")

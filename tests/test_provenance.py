@@ -11,7 +11,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from benchmarks.harness import CODE_PATHS, cpu_isa, imported_packages
+from benchmarks.cells.provenance import CODE_PATHS, cpu_isa, imported_packages
 from benchmarks.results import ResultStore
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,7 +85,7 @@ def test_packages_are_what_was_imported_and_the_cpu_isa_is_recorded() -> None:
 
 def test_a_checkout_of_another_project_says_nothing_about_medzoos_code(tmp_path: Path) -> None:
     """medzoo installed in a venv inside some other repository: that repository's state is not medzoo's."""
-    from benchmarks.harness import git_state
+    from benchmarks.cells.provenance import git_state
 
     other = tmp_path / "other"
     (other / "site-packages").mkdir(parents=True)

@@ -16,7 +16,7 @@ from medmnist import INFO, evaluator
 
 from benchmarks.audit import rescore
 from benchmarks.results import ResultStore
-from benchmarks.schema import ResultValidationError, json_schema, load, probabilities, read_outputs
+from benchmarks.results.schema import ResultValidationError, json_schema, load, probabilities, read_outputs
 
 ROOT = Path(__file__).resolve().parent.parent
 STORE = ResultStore(ROOT / "leaderboards" / "results")
@@ -27,8 +27,9 @@ LOSSLESS_NOW = 17  # the quick suite, re-run under schema 2
 
 
 def test_the_shipped_json_schema_is_generated_from_the_models() -> None:
-    shipped = json.loads(resources.files("benchmarks").joinpath("schemas/result-2.schema.json").read_text())
-    assert shipped == json_schema(), "regenerate: python -m benchmarks.schema > benchmarks/schemas/result-2.schema.json"
+    shipped = json.loads(resources.files("benchmarks").joinpath("results/schemas/result-2.schema.json").read_text())
+    assert shipped == json_schema(), ("regenerate: python -m benchmarks.results.schema > "
+                                      "benchmarks/results/schemas/result-2.schema.json")
 
 
 def test_the_whole_committed_store_is_schema_2() -> None:
@@ -135,8 +136,8 @@ def test_stored_logits_give_the_heads_probabilities(kind: str) -> None:
     from sklearn.multiclass import OneVsRestClassifier
 
     import zoo
-    from benchmarks.datasets import Task
-    from benchmarks.harness import head_logits
+    from benchmarks.cells.classification import head_logits
+    from benchmarks.data import Task
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(90, 5))

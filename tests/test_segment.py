@@ -17,14 +17,15 @@ from test_segmentation_data import _fake_drive
 from torch import nn
 
 import zoo
-from benchmarks import leaderboard
+from benchmarks import boards
 from benchmarks.audit import rescore
+from benchmarks.cells import run_cell
+from benchmarks.cells.segmentation import Images, SegOutputs, human_baseline, score_pooled
+from benchmarks.cells.train import apply_flips, draw_flips
 from benchmarks.cli import main
-from benchmarks.datasets import Split
-from benchmarks.datasets.segmentation import load_samples
-from benchmarks.harness import apply_flips, draw_flips, run_cell
+from benchmarks.data import Split
+from benchmarks.data.seg import load_samples
 from benchmarks.results import ResultStore
-from benchmarks.segment import Images, SegOutputs, human_baseline, score_vessels
 from benchmarks.suites import SUITES, SegProtocol, Suite, _seg_grids
 from zoo import MedzooError, TransferMode
 
@@ -104,7 +105,7 @@ def test_human_baseline_is_the_second_observer_scored_like_a_model() -> None:
     test = load_samples("chase_db1", Split.TEST, SHARED)
     human = human_baseline("chase_db1", test)
     assert human is not None and "auc" not in human and "whole_auc" not in human
-    same = score_vessels(SegOutputs.of([s.mask2.astype(np.float64) for s in test], test, False))  # type: ignore
+    same = score_pooled(SegOutputs.of([s.mask2.astype(np.float64) for s in test], test, False))  # type: ignore
     assert {k: same[k] for k in human} == human
     assert 0.7 < human["f1"] < 0.9 and human["acc"] > 0.9  # two careful humans agree, not perfectly
     assert human_baseline("isbi2012", load_samples("isbi2012", Split.TEST, SHARED)) is None
@@ -177,8 +178,8 @@ def test_segmentation_suite_is_versioned_data() -> None:
     assert len(others) >= 2 and all({"chase_db1", "isbi2012"} <= {c.dataset for c in cells if c.arch == a}
                                     for a in others)
     assert all(json.dumps(c.config()) for c in cells) and len({c.key for c in cells}) == len(cells)
-    assert leaderboard.seg_leaderboard.is_segmentation("segmentation")
-    assert not leaderboard.seg_leaderboard.is_segmentation("quick")
+    assert boards.segmentation.is_segmentation("segmentation")
+    assert not boards.segmentation.is_segmentation("quick")
 
 
 def test_an_interrupted_segmentation_cell_resumes_to_the_same_result(tmp_path: Path) -> None:
@@ -204,7 +205,7 @@ def test_an_interrupted_segmentation_cell_resumes_to_the_same_result(tmp_path: P
 def test_histogram_scores_equal_the_pixel_scores_of_the_quantised_probabilities() -> None:
     """The compact outputs lose nothing the metrics need: counts of uint16 levels give scikit-learn's AUC of the
     levels and the same confusion matrix as thresholding them."""
-    from benchmarks.seg_metrics import (
+    from benchmarks.metrics.segmentation import (
         LEVELS,
         dense_histograms,
         histogram_metrics,

@@ -12,9 +12,8 @@ import pytest
 from PIL import Image
 from sklearn.metrics import roc_auc_score
 
-from benchmarks.datasets import DATASETS, DatasetNotFoundError, Split, Task
-from benchmarks.datasets.medmnist import ChecksumError
-from benchmarks.datasets.segmentation import (
+from benchmarks.data import DATASETS, ChecksumError, DatasetNotFoundError, Split, Task
+from benchmarks.data.seg import (
     DriveTestLabelsMissingWarning,
     SegmentationDataError,
     chase_fov,
@@ -22,7 +21,7 @@ from benchmarks.datasets.segmentation import (
     drive_has_test_labels,
     load_samples,
 )
-from benchmarks.seg_metrics import isbi_metrics, pixel_auc, segmentation_metrics
+from benchmarks.metrics.segmentation import isbi_metrics, pixel_auc, segmentation_metrics
 from zoo.errors import UnknownNameError
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"

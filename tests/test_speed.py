@@ -10,8 +10,8 @@ import torch
 from torchvision import transforms
 
 import zoo
-from benchmarks.datasets import DATASETS, Split
-from benchmarks.harness import Resolution, to_input
+from benchmarks.cells.prep import Resolution, to_input
+from benchmarks.data import DATASETS, Split
 from benchmarks.speed import Row, feature_flops, feature_throughput, peak_gflops, report_markdown
 from benchmarks.suites import Policy
 

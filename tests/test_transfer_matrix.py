@@ -19,12 +19,14 @@ from hub_standin import Hub
 from test_weights import _hub_cache
 
 import zoo
-from benchmarks import leaderboard
+from benchmarks import boards
+from benchmarks.cells import run_cell
+from benchmarks.cells.classification import kept_model
+from benchmarks.cells.feature_cache import FeatureCache
+from benchmarks.cells.prep import SplitData, train_subset
 from benchmarks.cli import main
-from benchmarks.datasets import Task
+from benchmarks.data import Task
 from benchmarks.export import model_card, push
-from benchmarks.feature_cache import FeatureCache
-from benchmarks.harness import _Split, kept_model, run_cell, train_subset
 from benchmarks.results import ResultStore
 from benchmarks.suites import SUITES, Grid, Policy, Protocol, Suite, TransferGrid, select
 from zoo import HashMismatchError, MedzooError, TransferMode
@@ -86,7 +88,7 @@ def test_select_brings_sources_and_overrides_follow_them() -> None:
 
 def test_train_subset_is_stratified_fixed_and_leaves_small_splits_alone() -> None:
     y = np.array([0] * 80 + [1] * 20).reshape(-1, 1)
-    data = _Split(np.arange(100, dtype=np.uint8).reshape(100, 1, 1), y)
+    data = SplitData(np.arange(100, dtype=np.uint8).reshape(100, 1, 1), y)
     a, b = train_subset(data, 50, Task.BINARY), train_subset(data, 50, Task.BINARY)
     assert len(a.y) == 50 and np.array_equal(a.x, b.x) and int(a.y.sum()) == 10  # 20% positive, as the whole split
     assert train_subset(data, 200, Task.BINARY) is data
@@ -134,7 +136,7 @@ def test_matrix_run_keeps_sources_and_starts_transfers_from_them(matrix_run: tup
 
 def test_matrix_board_and_heatmap(matrix_run: tuple[Path, ResultStore]) -> None:
     tmp, store = matrix_run
-    b = leaderboard.suite_board(store, "tm-test")
+    b = boards.suite_board(store, "tm-test")
     assert set(b["source"]) == {"none", "synthetic_binary", "synthetic_rgb"}
     assert set(b["mode"]) == {"features", "finetune"} and (b["seeds"] == 2).all()
     assert not ((b["source"] == b["target"]).any())
@@ -144,7 +146,7 @@ def test_matrix_board_and_heatmap(matrix_run: tuple[Path, ResultStore]) -> None:
     md = (tmp / "lb" / "tm-test.md").read_text()
     assert "### features" in md and "| *scratch (reference)* |" in md and "—" in md and "Δ" in md
     assert (tmp / "lb" / "tm-test.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert leaderboard.check(store, "tm-test", tmp / "lb") == []
+    assert boards.check(store, "tm-test", tmp / "lb") == []
 
 
 def test_a_missing_or_tampered_source_is_skipped_or_refused(matrix_run: tuple[Path, ResultStore],

@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
 
 import numpy as np
 
-from zoo import MedzooError, Registry
-
-
-class Task(str, Enum):
-    """Label types, named as the MedMNIST paper describes them (its strings map onto these)."""
-
-    BINARY = "binary"
-    MULTICLASS = "multiclass"
-    MULTILABEL = "multilabel"
-    ORDINAL = "ordinal"
-    SEGMENTATION = "segmentation"
+from zoo import MedzooError, Registry, Task
 
 
 class Split(str, Enum):
@@ -31,6 +23,25 @@ class Split(str, Enum):
 
 class DatasetNotFoundError(MedzooError, FileNotFoundError):
     """A dataset file is missing (and could not be downloaded)."""
+
+
+class ChecksumError(MedzooError, RuntimeError):
+    """A dataset file's md5 differs from the official one."""
+
+
+@lru_cache(maxsize=1024)
+def _md5(path: Path, mtime_ns: int, nbytes: int) -> str:  # keyed on stat: re-hashed when the file changes
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def file_md5(path: Path) -> str:
+    """The md5 of a dataset file, computed once per file version (the one md5 cache of every dataset kind)."""
+    stat = path.stat()
+    return _md5(path, stat.st_mtime_ns, stat.st_size)
 
 
 Arrays = tuple[np.ndarray, np.ndarray]

@@ -15,12 +15,11 @@ from rich.console import Console
 from rich.table import Table
 
 import zoo
-from zoo import MedzooError, ModelSpec, WeightsSpec
-from zoo._inference import SEGMENTATION_META
+from zoo import SEGMENTATION_META, MedzooError, ModelSpec, WeightsSpec
 
 if TYPE_CHECKING:
     from benchmarks.executors import Executor
-    from benchmarks.schema import Result
+    from benchmarks.results.schema import Result
     from benchmarks.suites import Cell
 
 out = Console()
@@ -67,7 +66,7 @@ def _ls_models(args: argparse.Namespace) -> None:
 
 
 def _ls_datasets(args: argparse.Namespace) -> None:
-    from benchmarks.datasets import DATASETS
+    from benchmarks.data import DATASETS
 
     table = Table(title="datasets")
     for col in ("name", "task", "channels", "classes", "train / val / test", "sizes", "license"):
@@ -281,8 +280,8 @@ def _cmd_run(args: argparse.Namespace) -> None:
     from filelock import BaseFileLock, Timeout
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from benchmarks.cells.feature_cache import FeatureCache
     from benchmarks.executors import Outcome
-    from benchmarks.feature_cache import FeatureCache
     from benchmarks.results import ResultStore
     from benchmarks.suites import SUITES, select
 
@@ -390,7 +389,7 @@ def _cmd_run(args: argparse.Namespace) -> None:
 
 def _run_keeping(cell: Cell, keep: bool | frozenset[str], **kwargs: Any) -> Result:
     """`run_cell`, keeping the model when asked to (`--save-checkpoints`) or when another cell starts from it."""
-    from benchmarks.harness import run_cell
+    from benchmarks.cells import run_cell
 
     return run_cell(cell, keep_model=keep is True or cell.key in keep, **kwargs)
 
@@ -422,7 +421,7 @@ def _executor(args: argparse.Namespace) -> Executor:
 def _cmd_cache(args: argparse.Namespace) -> None:
     from datetime import datetime, timezone
 
-    from benchmarks.feature_cache import FeatureCache
+    from benchmarks.cells.feature_cache import FeatureCache
 
     cache = FeatureCache(args.cache_dir)
     if args.action == "clear":
@@ -497,22 +496,22 @@ def _cmd_speed(args: argparse.Namespace) -> None:
 def _write_board(suite: str, store: object, out_dir: str) -> None:
     from pathlib import Path
 
-    from benchmarks import leaderboard
+    from benchmarks import boards
     from benchmarks.results import write_bytes, write_text
 
-    board = leaderboard.suite_board(store, suite)  # type: ignore[arg-type]
-    files = leaderboard.generate(store, suite, board)  # type: ignore[arg-type]
+    board = boards.suite_board(store, suite)  # type: ignore[arg-type]
+    files = boards.generate(store, suite, board)  # type: ignore[arg-type]
     for name, content in files.items():
         path = Path(out_dir) / name
         (write_bytes if isinstance(content, bytes) else write_text)(path, content)  # type: ignore[operator]
         err.print(f"wrote {path}", highlight=False)
-    out.print(leaderboard.rich_table(store, suite, board))  # type: ignore[arg-type]
+    out.print(boards.rich_table(store, suite, board))  # type: ignore[arg-type]
 
 
 def _cmd_leaderboard(args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from benchmarks import leaderboard
+    from benchmarks import boards
     from benchmarks.results import ResultStore
     from benchmarks.suites import SUITES
 
@@ -526,7 +525,7 @@ def _cmd_leaderboard(args: argparse.Namespace) -> None:
         if not args.check:
             _write_board(name, store, args.out_dir)
             continue
-        diffs = leaderboard.check(store, name, args.out_dir)
+        diffs = boards.check(store, name, args.out_dir)
         if diffs:
             raise MedzooError(f"{name}: the committed board differs from what the results store generates "
                               f"({'; '.join(diffs)}). Run `medzoo leaderboard --suite {name}` and commit the output.")

@@ -11,20 +11,17 @@ from __future__ import annotations
 
 import io
 import json
-import sys
 from importlib import resources
-from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pandas as pd
 from rich.table import Table
 
-from benchmarks import metrics, seg_leaderboard, transfer_board
-from benchmarks._board import NOTES_TEXT, footer, header, notes, ok_results, png
-from benchmarks.datasets import DATASETS
+from benchmarks import metrics
+from benchmarks.boards.render import NOTES_TEXT, footer, header, notes, ok_results, png
+from benchmarks.data import DATASETS
 from benchmarks.results import ResultStore
-from benchmarks.schema import CellRecord, Result
+from benchmarks.results.schema import CellRecord, Result
 from benchmarks.suites import SUITES
 
 COLUMNS = ["dataset", "rank", "model", "weights", "mode", "data_size", "policy", "input_size", "protocol",
@@ -158,7 +155,7 @@ def markdown(store: ResultStore, suite: str, b: pd.DataFrame | None = None) -> s
              "significantly; significance is not transitive, so equal ranks lower down are counts, not ties. "
              "ECE: expected "
              "calibration error (15 bins; lower is better). *random init* rows are no-pretraining controls. "
-             "Every number is computed from the outputs stored with the results (`benchmarks.schema`). "
+             "Every number is computed from the outputs stored with the results (`benchmarks.results.schema`). "
              + NOTES_TEXT, ""]
     for name in sorted(set(b["dataset"])):
         lines += _dataset_section(name, b[b["dataset"] == name], rep[rep["dataset"] == name], n_test.get(name))
@@ -223,46 +220,8 @@ def plot_png(store: ResultStore, suite: str, b: pd.DataFrame | None = None) -> b
     return png(fig)
 
 
-def _kind(suite: str) -> ModuleType:
-    """The module that builds `suite`'s board: this one, `seg_leaderboard` for segmentation suites, or
-    `transfer_board` for a transfer matrix."""
-    if transfer_board.is_transfer_matrix(suite):
-        return transfer_board
-    return seg_leaderboard if seg_leaderboard.is_segmentation(suite) else sys.modules[__name__]
-
-
-def suite_board(store: ResultStore, suite: str) -> pd.DataFrame:
-    """The board of any suite (classification or segmentation)."""
-    return _kind(suite).board(store, suite)
-
-
-def generate(store: ResultStore, suite: str, b: pd.DataFrame | None = None) -> dict[str, str | bytes]:
-    """File name → content for the suite's board (the CLI writes them through the store's atomic writer);
-    segmentation suites get `seg_leaderboard`'s board."""
-    kind = _kind(suite)
-    b = kind.board(store, suite) if b is None else b  # the paired bootstraps run once, not once per file
-    return {f"{suite}.md": kind.markdown(store, suite, b), f"{suite}.csv": kind.csv_text(store, suite, b),
-            f"{suite}.png": kind.plot_png(store, suite, b)}
-
-
-def check(store: ResultStore, suite: str, out_dir: Path | str) -> list[str]:
-    """Differences between the committed `.md`/`.csv` and what the store generates (PNG bytes are not compared)."""
-    diffs = []
-    for name, content in generate(store, suite).items():
-        if name.endswith(".png"):
-            continue
-        path = Path(out_dir) / name
-        if not path.is_file():
-            diffs.append(f"{path} is missing")
-        elif path.read_text(encoding="utf-8") != content:
-            diffs.append(f"{path} is out of date")
-    return diffs
-
-
 def rich_table(store: ResultStore, suite: str, b: pd.DataFrame | None = None) -> Table:
     """The board for a terminal: the columns a reader ranks by (the .md has the rest)."""
-    if _kind(suite) is not sys.modules[__name__]:
-        return _kind(suite).rich_table(store, suite, b)  # type: ignore[no-any-return]
     b = board(store, suite) if b is None else b
     multi_seed = bool((b["seeds"] > 1).any()) if not b.empty else False
     table = Table(title=f"{SUITES.get(suite).id} — test AUC; equal ranks: not significantly different")

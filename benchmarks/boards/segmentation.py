@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 from rich.table import Table
 
-from benchmarks._board import NOTES_TEXT, footer, header, notes, number, ok_results, png
-from benchmarks.datasets import DATASETS
+from benchmarks.boards.render import NOTES_TEXT, footer, header, notes, number, ok_results, png
+from benchmarks.data import DATASETS
 from benchmarks.results import ResultStore
-from benchmarks.schema import CellRecord
+from benchmarks.results.schema import CellRecord
 from benchmarks.suites import SUITES
 
 # metric columns per dataset (key in Result.metrics, header, higher is better): data, not branches
@@ -40,7 +40,7 @@ BASE = ["dataset", "model", "weights", "mode", "patch", "budget", "epochs_run", 
 
 
 def is_segmentation(suite: str) -> bool:
-    from benchmarks.datasets import Task
+    from benchmarks.data import Task
 
     spec = SUITES.get(suite)
     return bool(spec.grids) and DATASETS.get(spec.grids[0].datasets[0]).task is Task.SEGMENTATION
@@ -153,7 +153,7 @@ def markdown(store: ResultStore, suite: str, b: pd.DataFrame | None = None) -> s
     rep, hum = reported(), humans(store, suite)
     lines = header(suite) + [
              "Test images are never used for training or model selection (CHASE_DB1 is split by child, ISBI-2012 "
-             "by contiguous slice blocks; see `benchmarks/datasets/segmentation.py`). Mean ± std over seeds "
+             "by contiguous slice blocks; see `benchmarks/data/seg/`). Mean ± std over seeds "
              "where a row has more than one; *per-image F1* is the range over the test images (inside the FOV; ISBI: "
              "membrane F1 = Dice per slice), a view of how much one image can differ from the pooled number. "
              "*budget* is the protocol's cap: training stops at the first epoch "

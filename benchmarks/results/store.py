@@ -1,12 +1,13 @@
 """The results store, the only writer of files: per cell, the outputs sidecar and then the JSON result (schema 2,
-`benchmarks.schema`) under `leaderboards/results/<suite>/`, each written atomically (temp file + rename), so a
-killed run leaves either a whole result or none; and per-epoch training checkpoints (outside the repository) so an
-interrupted cell resumes. Every read validates.
+`benchmarks.results.schema`) under `leaderboards/results/<suite>/`, each written atomically (temp file + rename), so a
+killed run leaves either a whole result or none; per-epoch training checkpoints and kept models (outside the
+repository) so an interrupted cell resumes and `medzoo predict` / `export` find the model. Every read validates.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import tempfile
 from collections.abc import Iterator
@@ -17,7 +18,8 @@ import numpy as np
 import torch
 from filelock import FileLock
 
-from benchmarks.schema import Result, load, probabilities, read_outputs
+import zoo
+from benchmarks.results.schema import Result, load, probabilities, read_outputs
 from benchmarks.suites import Cell
 
 RESULTS_DIR = Path("leaderboards") / "results"
@@ -61,8 +63,8 @@ class ResultStore:
         if result.outputs is not None:
             if result.blob is None:
                 raise ValueError(f"{result.key}: the result names outputs but carries no arrays to write")
-            _atomic_write(path.parent / result.outputs.file, result.blob)
-        _atomic_write(path, result.to_json().encode())
+            atomic_write(path.parent / result.outputs.file, result.blob)
+        atomic_write(path, result.to_json().encode())
         if cell is not None:
             self.clear_checkpoint(cell)
         return path
@@ -104,15 +106,9 @@ class ResultStore:
         return self.ckpt_root / f"{cell.key}.pt"
 
     def save_checkpoint(self, cell: Cell, state: dict[str, Any]) -> None:
-        path = self.checkpoint_path(cell)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            torch.save(state, tmp)
-            os.replace(tmp, path)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+        buf = io.BytesIO()
+        torch.save(state, buf)
+        atomic_write(self.checkpoint_path(cell), buf.getvalue())
 
     def load_checkpoint(self, cell: Cell) -> dict[str, Any] | None:
         """The last epoch's state, or None; an unreadable file (a crash mid-save on a full disk) is discarded."""
@@ -130,12 +126,19 @@ class ResultStore:
         and the cells that start from it read it)."""
         return self.ckpt_root / "models" / f"{cell.key}.safetensors"
 
+    def keep_model(self, cell: Cell, net: torch.nn.Module, meta: dict[str, Any]) -> dict[str, str]:
+        """Keep `net` (with medzoo's metadata) at `model_path(cell)`; the result's `model.checkpoint` entry."""
+        data = zoo.trained_bytes(net, meta)
+        atomic_write(self.model_path(cell), data)
+        return {"path": str(self.model_path(cell)), "sha256": hashlib.sha256(data).hexdigest()}
+
     def clear_checkpoint(self, cell: Cell) -> None:
         self.checkpoint_path(cell).unlink(missing_ok=True)
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write to a temp file in the same folder, fsync, then rename: readers see the old file or the new one."""
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write to a temp file in the same folder, fsync, then rename: readers see the old file or the new one. The
+    one writer of results, boards, checkpoints, kept models and the feature cache."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     umask = os.umask(0)
@@ -153,8 +156,8 @@ def _atomic_write(path: Path, data: bytes) -> None:
 
 def write_text(path: Path, text: str) -> None:
     """Atomic text write (leaderboard files go through here too)."""
-    _atomic_write(path, text.encode())
+    atomic_write(path, text.encode())
 
 
 def write_bytes(path: Path, data: bytes) -> None:
-    _atomic_write(path, data)
+    atomic_write(path, data)

@@ -7,7 +7,7 @@ import io
 from collections.abc import Iterable
 from typing import Any
 
-from benchmarks.datasets import DATASETS
+from benchmarks.data import DATASETS
 from benchmarks.results import Result, ResultStore
 from benchmarks.suites import SUITES
 

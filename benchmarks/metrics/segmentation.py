@@ -39,6 +39,14 @@ def _ratio(a: int, b: int) -> float:
     return a / b if b else float("nan")
 
 
+def dice(pred: ArrayLike, truth: ArrayLike, empty: float = 1.0) -> float:
+    """Dice (= F1) of bool masks of one shape; `empty` when both are empty (1.0 for a validation batch that rightly
+    predicts nothing; NaN where a caller would rather show no number)."""
+    p, t = np.asarray(pred, dtype=bool), np.asarray(truth, dtype=bool)
+    denom = int(p.sum()) + int(t.sum())
+    return 2 * int((p & t).sum()) / denom if denom else empty
+
+
 def pixel_auc(target: np.ndarray, score: np.ndarray) -> float:
     """Area under the ROC curve of 1-D bool `target` against `score` (scikit-learn's, ties counted half); NaN when
     only one class is present, where scikit-learn would raise."""

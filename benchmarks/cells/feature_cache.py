@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,8 +24,10 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, safe_open, save_file
+from safetensors.torch import load_file, safe_open, save
 from torch import nn
+
+from benchmarks.results.store import atomic_write
 
 FORMAT = 1  # bump when the way features are computed changes: old entries are then never hit
 
@@ -106,17 +107,10 @@ class FeatureCache:
 
     def save(self, key: FeatureKey, feats: torch.Tensor) -> Path:
         path = self.path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
         feats = feats.detach().cpu().contiguous()
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            save_file({"features": feats}, tmp, metadata={"key": json.dumps(key.fields()), "sha256": _tensor_sha(feats),
-                                                          "created": str(int(time.time()))})
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+        atomic_write(path, save({"features": feats}, metadata={"key": json.dumps(key.fields()),
+                                                               "sha256": _tensor_sha(feats),
+                                                               "created": str(int(time.time()))}))
         return path
 
     def get_or_compute(self, key: FeatureKey, compute: Callable[[], torch.Tensor]) -> tuple[torch.Tensor, bool]:

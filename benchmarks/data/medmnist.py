@@ -8,27 +8,29 @@ Zenodo URL, md5-checked); offline it is a `DatasetNotFoundError` naming the file
 
 from __future__ import annotations
 
-import hashlib
 import os
-from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlparse
 
 import numpy as np
 from medmnist.info import DEFAULT_ROOT, INFO
 
-from benchmarks.datasets._spec import DATASETS, Arrays, DatasetNotFoundError, DatasetSpec, Split, Task
-from zoo import MedzooError
-from zoo._weights import offline, unreachable
+from benchmarks.data._spec import (
+    DATASETS,
+    Arrays,
+    ChecksumError,
+    DatasetNotFoundError,
+    DatasetSpec,
+    Split,
+    Task,
+    file_md5,
+)
+from zoo import offline, unreachable
 
 SIZES = (28, 64, 128, 224)
 CITATION = "Yang et al., MedMNIST v2, Scientific Data 10, 41 (2023), doi:10.1038/s41597-022-01721-8"
 _TASKS = {"binary-class": Task.BINARY, "multi-class": Task.MULTICLASS, "multi-label, binary-class": Task.MULTILABEL,
           "ordinal-regression": Task.ORDINAL}
-
-
-class ChecksumError(MedzooError, RuntimeError):
-    """A dataset file's md5 differs from the official one."""
 
 
 def data_root(root: Path | str | None = None) -> Path:
@@ -42,15 +44,6 @@ def file_name(flag: str, size: int) -> str:
 
 def _suffix(size: int) -> str:
     return "" if size == 28 else f"_{size}"
-
-
-@lru_cache(maxsize=64)
-def _md5(path: Path, mtime_ns: int, nbytes: int) -> str:  # keyed on stat: re-hashed when the file changes
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _download_cmd(flag: str, size: int, root: Path) -> str:
@@ -76,8 +69,7 @@ def locate(flag: str, size: int = 28, root: Path | str | None = None) -> Path:
         from torchvision.datasets.utils import download_url
 
         download_url(url, str(where), filename=path.name, md5=info[f"MD5{_suffix(size)}"])
-    stat = path.stat()
-    actual, expected = _md5(path, stat.st_mtime_ns, stat.st_size), info[f"MD5{_suffix(size)}"]
+    actual, expected = file_md5(path), info[f"MD5{_suffix(size)}"]
     if actual != expected:
         raise ChecksumError(f"md5 mismatch for {path}: expected {expected} (official), got {actual}. The file is "
                             f"corrupt or not the official release: delete it and download again.")
@@ -114,17 +106,14 @@ def _loader(flag: str):  # type: ignore[no-untyped-def]
             labels = npz[f"{split.value}_labels"]
             if size < MEMMAP_MIN_SIZE:
                 return npz[f"{split.value}_images"], labels
-        stat = path.stat()
-        return _memmapped(path, _md5(path, stat.st_mtime_ns, stat.st_size), f"{split.value}_images"), labels
+        return _memmapped(path, file_md5(path), f"{split.value}_images"), labels
 
     return load
 
 
 def _fingerprint(flag: str):  # type: ignore[no-untyped-def]
     def fingerprint(size: int = 28, root: Path | None = None) -> str:
-        path = locate(flag, size, root)
-        stat = path.stat()
-        return _md5(path, stat.st_mtime_ns, stat.st_size)
+        return file_md5(locate(flag, size, root))
 
     return fingerprint
 

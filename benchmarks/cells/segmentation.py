@@ -1,5 +1,5 @@
-"""Segmentation cells: U-Nets trained on random patches by the harness's one training loop (`harness.train`), and
-scored on whole images by sliding-window inference with `benchmarks.seg_metrics`.
+"""Segmentation cells: U-Nets trained on random patches by the one training loop (`cells.train`), and
+scored on whole images by sliding-window inference with `benchmarks.metrics.segmentation`.
 
 Protocol (`SegProtocol`): an epoch is `patches_per_epoch` random crops of the training images, one flip/rotation
 draw per batch, loss BCE + Dice (MONAI's `DiceCELoss`, sigmoid, batch Dice); validation every epoch on a fixed set
@@ -7,7 +7,7 @@ of crops of the validation images (same crops for every cell and seed) and every
 whole validation images; the best epoch by `monitor` is scored on the whole test images (sliding window, overlapping
 windows' probabilities averaged). Threshold 0.5 throughout.
 
-How a dataset is scored is data (`SCORERS`): vessels are pooled over the pixels inside the field of view (and, as
+How a dataset is scored is data: it names one of `SCORERS` (`SegDataset.scorer`). Vessels are pooled over the pixels inside the field of view (and, as
 `whole_*`, over every pixel); ISBI-2012 membranes get Dice/IoU, pixel error and adapted Rand error. Where a dataset
 has a second human observer, it is scored against the first with the same scorer and stored with each result as the
 human baseline. The trained weights are kept as a safetensors file that `medzoo predict` reads.
@@ -27,14 +27,35 @@ from monai.losses import DiceCELoss
 from torch import nn
 
 import zoo
-from benchmarks.datasets import DATASETS, DatasetNotFoundError, Split
-from benchmarks.datasets.segmentation import SegSample, load_samples
-from benchmarks.harness import (Loop, Report, _quiet, _training, apply_flips, autocast, draw_flips, finish, provenance,
-                                seed_everything, train)
+from benchmarks.cells.feature_cache import FeatureCache
+from benchmarks.cells.provenance import finish, provenance
+from benchmarks.cells.train import (
+    Loop,
+    Report,
+    apply_flips,
+    autocast,
+    draw_flips,
+    quiet,
+    seed_everything,
+    train,
+    training_record,
+)
+from benchmarks.data import DATASETS, DatasetNotFoundError, Split
+from benchmarks.data.seg import SegSample, load_samples, seg_dataset
+from benchmarks.metrics.segmentation import (
+    LEVELS,
+    dense_histograms,
+    dice,
+    histogram_metrics,
+    image_histograms,
+    membrane_metrics,
+    quantise,
+    segmentation_metrics,
+    sparse_histograms,
+    threshold_level,
+)
 from benchmarks.results import ResultStore
-from benchmarks.schema import Result, finite_dict
-from benchmarks.seg_metrics import (LEVELS, dense_histograms, histogram_metrics, image_histograms, membrane_metrics,
-                                    quantise, segmentation_metrics, sparse_histograms, threshold_level)
+from benchmarks.results.schema import Result, finite_dict
 from benchmarks.suites import Cell, SegProtocol
 from zoo import MedzooError, TransferMode, WeightsUnavailableError
 
@@ -47,7 +68,7 @@ PER_IMAGE_KEYS = ("auc", "acc", "sensitivity", "specificity", "f1", "iou")
 @dataclass
 class SegOutputs:
     """What a segmentation cell stores of one split, and scores from: per image, the counts of its uint16-quantised
-    probabilities split by FOV and ground truth (`seg_metrics.image_histograms`); for scorers that need the
+    probabilities split by FOV and ground truth (`metrics.segmentation.image_histograms`); for scorers that need the
     pixels' layout (ISBI's Rand error), the thresholded prediction and the ground truth as bit masks."""
 
     ids: list[str]
@@ -83,8 +104,8 @@ class SegOutputs:
         return cls(ids, hists, *bits)
 
 
-def score_vessels(o: SegOutputs) -> dict[str, float]:
-    """Pooled pixel metrics inside the FOV, and over the whole image as `whole_*`."""
+def score_pooled(o: SegOutputs) -> dict[str, float]:
+    """Pooled pixel metrics inside the FOV (vessels), and over the whole image as `whole_*`."""
     inside = histogram_metrics(o.hists[:, 1].sum(0), THRESHOLD)
     whole = histogram_metrics(o.hists.sum((0, 1)), THRESHOLD)
     return inside | {f"whole_{k}": whole[k] for k in ("auc", "acc", "sensitivity", "specificity", "f1", "iou")}
@@ -92,7 +113,7 @@ def score_vessels(o: SegOutputs) -> dict[str, float]:
 
 def score_membranes(o: SegOutputs) -> dict[str, float]:
     """ISBI-2012: membrane Dice/IoU, pixel error, adapted Rand error (per slice, from the bit masks; see
-    `seg_metrics.isbi_metrics`), AUC, and Se/Sp/Acc for the record."""
+    `metrics.segmentation.isbi_metrics`), AUC, and Se/Sp/Acc for the record."""
     if o.pred is None or o.truth is None:
         raise MedzooError("membrane scoring needs the stored bit masks (pred_bits, truth_bits)")
     base = histogram_metrics(o.hists.sum((0, 1)), THRESHOLD)
@@ -106,9 +127,12 @@ class Scorer:
     spatial: bool = False  # needs the bit masks, not only the histograms
 
 
-SCORERS: dict[str, Scorer] = {
-    "chase_db1": Scorer(score_vessels), "drive": Scorer(score_vessels), "isbi2012": Scorer(score_membranes, True),
-}
+SCORERS: dict[str, Scorer] = {"pooled": Scorer(score_pooled), "membranes": Scorer(score_membranes, True)}
+"""Scorers by name; a dataset names its own (`SegDataset.scorer`)."""
+
+
+def scorer_of(dataset: str) -> Scorer:
+    return SCORERS[seg_dataset(dataset).scorer]
 
 
 def per_image(o: SegOutputs) -> list[dict[str, Any]]:
@@ -122,7 +146,7 @@ def per_image(o: SegOutputs) -> list[dict[str, Any]]:
 
 def score(dataset: str, outputs: dict[Split, SegOutputs]) -> dict[str, Any]:
     """The metrics section of a segmentation result, from its outputs (also how a stored result is re-scored)."""
-    scorer = SCORERS[dataset].score
+    scorer = scorer_of(dataset).score
     return {"test": finite_dict(scorer(outputs[Split.TEST])), "val": finite_dict(scorer(outputs[Split.VAL])),
             "per_image": per_image(outputs[Split.TEST])}
 
@@ -132,7 +156,7 @@ def human_baseline(dataset: str, samples: list[SegSample]) -> dict[str, float | 
     AUC is dropped: a binary rater has one operating point, not a curve."""
     if not samples or any(s.mask2 is None for s in samples):
         return None
-    scorer = SCORERS[dataset]
+    scorer = scorer_of(dataset)
     probs = [s.mask2.astype(np.float64) for s in samples if s.mask2 is not None]
     scores = scorer.score(SegOutputs.of(probs, samples, scorer.spatial))
     return finite_dict({k: v for k, v in scores.items() if "auc" not in k})
@@ -166,16 +190,8 @@ class Images:
         return torch.stack(xs), torch.stack(ys)
 
 
-def _dice(logits: torch.Tensor, y: torch.Tensor) -> float:
-    pred = logits.sigmoid() >= THRESHOLD
-    t = y.bool()
-    tp = int((pred & t).sum())
-    denom = int(pred.sum()) + int(t.sum())
-    return 2 * tp / denom if denom else 1.0
-
-
 def predict_images(net: nn.Module, images: Images, p: SegProtocol, device: torch.device,
-                   report: Report = _quiet, what: str = "") -> list[np.ndarray]:
+                   report: Report = quiet, what: str = "") -> list[np.ndarray]:
     out = []
     for i, x in enumerate(images.x):
         out.append(zoo.sliding_window(net, x, p.patch_size, p.overlap, p.batch_size, device).numpy())
@@ -184,7 +200,7 @@ def predict_images(net: nn.Module, images: Images, p: SegProtocol, device: torch
 
 
 def segmentation_loop(train_imgs: Images, val_imgs: Images, val_samples: list[SegSample], p: SegProtocol,
-                      device: torch.device, report: Report = _quiet) -> Loop:
+                      device: torch.device, report: Report = quiet) -> Loop:
     loss_fn = DiceCELoss(sigmoid=True, batch=True)
     n_batches = -(-p.patches_per_epoch // p.batch_size)
     xv, yv = val_imgs.crops(p.val_patches, p.patch_size, torch.Generator().manual_seed(VAL_PATCH_SEED))
@@ -207,7 +223,7 @@ def segmentation_loop(train_imgs: Images, val_imgs: Images, val_samples: list[Se
             logits = torch.cat([net(xv[i:i + p.batch_size].to(device)).float().cpu()
                                 for i in range(0, len(xv), p.batch_size)])
         net.train(was)
-        val = {"val_loss": float(loss_fn(logits, yv)), "val_dice": _dice(logits, yv)}
+        val = {"val_loss": float(loss_fn(logits, yv)), "val_dice": dice((logits.sigmoid() >= THRESHOLD).numpy(), yv.bool().numpy())}
         if epoch % p.val_full_every == 0:
             probs = predict_images(net, val_imgs, p, device, report, "validation images")
             full = segmentation_metrics(np.stack(probs), np.stack([s.mask for s in val_samples]),
@@ -220,9 +236,12 @@ def segmentation_loop(train_imgs: Images, val_imgs: Images, val_samples: list[Se
 
 # --- one cell ----------------------------------------------------------------------------------------------------
 def run_segmentation_cell(cell: Cell, data_dir: Path | str | None = None, device: str = "cpu",
-                          store: ResultStore | None = None, report: Report = _quiet) -> Result:
+                          store: ResultStore | None = None, report: Report = quiet, cache: FeatureCache | None = None,
+                          keep_model: bool = False) -> Result:
     """Train and score one segmentation cell. `skipped` (with the reason) when the weights or the dataset cannot
-    be had here (DRIVE is never shipped); with a `store`, epochs are checkpointed and the trained model kept."""
+    be had here (DRIVE is never shipped); with a `store`, epochs are checkpointed and the trained model is kept
+    whatever `keep_model` says (it is what `medzoo predict` reads). `cache` and `keep_model` are in the signature
+    every cell kind shares; a segmentation cell trains the whole network, so it has no frozen features to cache."""
     dev = torch.device(device)
     prov = provenance(dev)
     t0 = time.perf_counter()
@@ -257,18 +276,17 @@ def run_segmentation_cell(cell: Cell, data_dir: Path | str | None = None, device
     ckpt = (lambda s: store.save_checkpoint(cell, s), lambda: store.load_checkpoint(cell)) if store else None
     loop = segmentation_loop(imgs[Split.TRAIN], imgs[Split.VAL], samples[Split.VAL], p, dev, report)
     out = train(net, cell.mode, loop, p, cell.seed, dev, ckpt, report)
-    scorer = SCORERS[cell.dataset]
+    scorer = scorer_of(cell.dataset)
     outputs = {s: SegOutputs.of(predict_images(out.net, imgs[s], p, dev, report, s.value), samples[s], scorer.spatial)
                for s in (Split.VAL, Split.TEST)}
     model: dict[str, Any] = {"name": cell.model, "arch": spec.name, "family": spec.family, "tag": cell.tag,
                              "source": net.pretrained_cfg.get("source"), "num_params": spec.num_params,
                              "width": spec.feature_dim, "preprocessing": {"mean": list(pre.mean), "std": list(pre.std)}}
     if store is not None:
-        path = store.model_path(cell)
         meta = {"arch": spec.name, "num_classes": 1, "in_chans": ds.n_channels, "mean": list(pre.mean),
                 "std": list(pre.std), "patch_size": p.patch_size, "overlap": p.overlap, "threshold": THRESHOLD,
                 "trained_on": cell.dataset, "cell": cell.key, "positive_class": ds.labels["1"]}
-        model["checkpoint"] = {"path": str(path), "sha256": zoo.save_trained(path, out.net, meta)}
+        model["checkpoint"] = store.keep_model(cell, out.net, meta)
     data = {"dataset": ds.name, "task": ds.task.value, "fingerprint": ds.fingerprint(None, data_dir),
             "n": {s.value: len(samples[s]) for s in Split}, "license": ds.license, "citation": ds.citation,
             "positive_class": ds.labels["1"], "test_images": [s.id for s in samples[Split.TEST]],
@@ -277,7 +295,7 @@ def run_segmentation_cell(cell: Cell, data_dir: Path | str | None = None, device
     return Result(
         key=cell.key, suite=f"{cell.suite}@{cell.version}", cell=cell.config(), status="ok",
         metrics=score(cell.dataset, outputs),
-        training=_training(out) | {"time_budget_s": p.time_budget_s, "patches_seen": out.epochs_run *
+        training=training_record(out) | {"time_budget_s": p.time_budget_s, "patches_seen": out.epochs_run *
                                    p.patches_per_epoch, "threads": torch.get_num_threads()},
         data=data, model=model, provenance=finish(prov, t0),
     ).with_outputs(arrays, "segmentation-histograms",

@@ -4,11 +4,12 @@ A result is a JSON file (`<suite>/<cell key>.json`) plus, for an `ok` cell, a si
 came from (`<cell key>.outputs.safetensors`, sha256 in the JSON): per-sample ids, labels and float32 logits of the
 validation and test splits for classification; per-image histograms of uint16-quantised probabilities (split by
 ground truth and field of view) for segmentation. The metrics a cell stores are computed from exactly those arrays
-(`probabilities` below for classification, `benchmarks.seg_metrics.histogram_metrics` for segmentation), so anyone
+(`probabilities` below for classification, `benchmarks.metrics.segmentation.histogram_metrics` for segmentation), so anyone
 can re-score a result and get its numbers back to the last bit.
 
-The JSON Schema shipped with the package (`benchmarks/schemas/result-2.schema.json`) is generated from these models
-(`python -m benchmarks.schema > benchmarks/schemas/result-2.schema.json`; a test checks it is current).
+The JSON Schema shipped with the package (`benchmarks/results/schemas/result-2.schema.json`) is generated from these
+models (`python -m benchmarks.results.schema > benchmarks/results/schemas/result-2.schema.json`; a test checks it is
+current).
 """
 
 from __future__ import annotations

@@ -12,9 +12,9 @@ import pandas as pd
 from rich.table import Table
 
 from benchmarks import metrics
-from benchmarks._board import NOTES_TEXT, footer, header, notes, number, ok_results, png
+from benchmarks.boards.render import NOTES_TEXT, footer, header, notes, number, ok_results, png
 from benchmarks.results import ResultStore
-from benchmarks.schema import Result
+from benchmarks.results.schema import Result
 from benchmarks.suites import SUITES, TransferGrid
 
 COLUMNS = ["arch", "mode", "source", "target", "seeds", "auc_mean", "auc_std", "delta", "delta_ci_low",

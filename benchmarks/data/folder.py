@@ -28,7 +28,7 @@ import pandas as pd
 from PIL import Image, UnidentifiedImageError
 from sklearn.model_selection import StratifiedGroupKFold
 
-from benchmarks.datasets._spec import DATASETS, Arrays, DatasetNotFoundError, DatasetSpec, Split, Task
+from benchmarks.data._spec import DATASETS, Arrays, DatasetNotFoundError, DatasetSpec, Split, Task
 from zoo import MedzooError
 from zoo.errors import DuplicateNameError
 

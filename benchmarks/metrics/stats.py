@@ -1,0 +1,153 @@
+"""Statistics over a test set: class-stratified bootstrap confidence intervals and paired bootstrap tests (one model
+against another on the same resampled test rows, also over seeds). Seeded, so a stored CI re-computes exactly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from benchmarks.metrics.classification import _METRIC_FNS, _check_metric, _prepare
+from zoo import Task
+
+
+def _draw_counts(idx: np.ndarray) -> np.ndarray:
+    """(B, n) index rows -> (B, n) float counts of how often each sample was drawn, without a Python loop."""
+    n_resamples, n = idx.shape
+    counts = np.bincount((idx + n * np.arange(n_resamples)[:, None]).ravel(), minlength=n_resamples * n)
+    return counts.reshape(n_resamples, n).astype(float)
+
+
+def _resample(y: np.ndarray, task: Task, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """(n_resamples, n) row indices. Single-label tasks resample within each class, so every class keeps its count
+    and a rare class is never absent (its AUC stays defined); the CI is then conditional on the class mix, which is
+    fixed by the test split anyway. Multi-label rows cannot be stratified on all labels at once, so rows are drawn
+    plainly and a resample in which any label column is constant (all 0 or all 1) is redrawn."""
+    n = y.shape[0]
+    if task is not Task.MULTILABEL:
+        members = [np.flatnonzero(y == k) for k in np.unique(y)]
+        return np.concatenate([m[rng.integers(0, m.size, size=(n_resamples, m.size))] for m in members], axis=1)
+    positives = y.sum(axis=0)
+    if np.any((positives == 0) | (positives == n)):
+        raise ValueError("a multi-label column of y_true is constant: no resample can make it vary")
+    idx = rng.integers(0, n, size=(n_resamples, n))
+    while True:
+        counts = _draw_counts(idx) @ y  # (B, L) positives per label
+        redraw = np.flatnonzero(np.any((counts == 0) | (counts == n), axis=1))
+        if redraw.size == 0:
+            return idx
+        idx[redraw] = rng.integers(0, n, size=(redraw.size, n))
+
+
+def _weighted_auc(positive: np.ndarray, score: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """AUC for each row of `weights` (B, n) = how often each sample was drawn: the Mann-Whitney statistic with
+    ties counted 1/2, which is what roc_auc_score computes, in one pass over the sorted scores for all rows."""
+    order = np.argsort(score, kind="stable")
+    sorted_score = score[order]
+    starts = np.flatnonzero(np.r_[True, sorted_score[1:] != sorted_score[:-1]])
+    w = weights[:, order]
+    pos_w = w * positive[order]
+    pos = np.add.reduceat(pos_w, starts, axis=1)  # (B, tie groups)
+    neg = np.add.reduceat(w - pos_w, starts, axis=1)
+    neg_below = np.cumsum(neg, axis=1) - neg
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (pos * (neg_below + 0.5 * neg)).sum(axis=1) / (pos.sum(axis=1) * neg.sum(axis=1))
+
+
+def _metric_over(y: np.ndarray, s: np.ndarray, task: Task, metric: str, idx: np.ndarray,
+                 threshold: float | None) -> np.ndarray:
+    """`metric` on each resample (row of `idx`). AUC, the usual headline, is vectorised through draw counts; the
+    others loop, which is fast enough for 1000 resamples."""
+    if metric != "auc":
+        return np.array([_METRIC_FNS[metric](y[i], s[i], task, threshold) for i in idx])
+    weights = _draw_counts(idx)
+    if task is Task.BINARY:
+        columns = [(y == 1, s[:, 1])]
+    elif task is Task.MULTILABEL:
+        columns = [(y[:, j] == 1, s[:, j]) for j in range(s.shape[1])]
+    else:
+        columns = [(y == k, s[:, k]) for k in range(s.shape[1])]
+    return np.mean([_weighted_auc(p, sc, weights) for p, sc in columns], axis=0)
+
+
+def _check_resampling(n_resamples: int, alpha: float) -> None:
+    if n_resamples < 1:
+        raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must lie in (0, 1), got {alpha}")
+
+
+def bootstrap_ci(y_true: ArrayLike, y_score: ArrayLike, task: Task | str, metric: str = "auc", n_resamples: int = 1000,
+                 seed: int = 0, alpha: float = 0.05, threshold: float | None = None) -> tuple[float, float]:
+    """Percentile (1 - alpha) confidence interval of `metric` on a test set, from class-stratified resamples
+    (see `_resample`). Seeded, so a result file can be reproduced exactly."""
+    y, s, task = _prepare(y_true, y_score, task)
+    _check_metric(metric, task, threshold)
+    _check_resampling(n_resamples, alpha)
+    idx = _resample(y, task, n_resamples, np.random.default_rng(seed))
+    low, high = np.quantile(_metric_over(y, s, task, metric, idx, threshold), [alpha / 2, 1 - alpha / 2])
+    return float(low), float(high)
+
+
+@dataclass(frozen=True)
+class PairedBootstrap:
+    """Model A minus model B on one test set. `delta` is on the full set; the CI and p-value come from resamples
+    that apply the same rows to both models, so sample difficulty cancels out of the difference."""
+
+    metric: str
+    delta: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+
+    @property
+    def significant(self) -> bool:
+        """The CI excludes 0."""
+        return self.ci_low > 0 or self.ci_high < 0
+
+
+def paired_bootstrap(y_true: ArrayLike, score_a: ArrayLike, score_b: ArrayLike, task: Task | str, metric: str = "auc",
+                     n_resamples: int = 1000, seed: int = 0, alpha: float = 0.05,
+                     threshold: float | None = None) -> PairedBootstrap:
+    """Is A better than B on `metric`? Two-sided p-value = 2 x the smaller fraction of resampled deltas on either
+    side of 0, with the +1 correction ((k + 1) / (B + 1)) so a finite bootstrap never claims p = 0; capped at 1.
+    The sign of `delta` is A - B whatever the metric's direction (see METRICS)."""
+    y, s_a, task = _prepare(y_true, score_a, task)
+    _, s_b, _ = _prepare(y_true, score_b, task)
+    if s_a.shape != s_b.shape:
+        raise ValueError(f"score_a shape {s_a.shape} and score_b shape {s_b.shape} differ")
+    _check_metric(metric, task, threshold)
+    _check_resampling(n_resamples, alpha)
+    fn = _METRIC_FNS[metric]
+    delta = fn(y, s_a, task, threshold) - fn(y, s_b, task, threshold)
+    idx = _resample(y, task, n_resamples, np.random.default_rng(seed))
+    deltas = _metric_over(y, s_a, task, metric, idx, threshold) - _metric_over(y, s_b, task, metric, idx, threshold)
+    low, high = np.quantile(deltas, [alpha / 2, 1 - alpha / 2])
+    tail = min(np.count_nonzero(deltas <= 0), np.count_nonzero(deltas >= 0))
+    p_value = min(1.0, 2 * (tail + 1) / (n_resamples + 1))
+    return PairedBootstrap(metric, float(delta), float(low), float(high), float(p_value))
+
+
+def paired_bootstrap_seeds(y_true: ArrayLike, scores_a: list[ArrayLike], scores_b: list[ArrayLike], task: Task | str,
+                           metric: str = "auc", n_resamples: int = 1000, seed: int = 0,
+                           alpha: float = 0.05) -> PairedBootstrap:
+    """`paired_bootstrap` for rows run with several seeds: delta = mean over A's seeds − mean over B's seeds; each
+    resample draws the same test rows for every run of both, so the CI covers test-set sampling of the seed-mean
+    difference (seed-to-seed spread is reported separately, as std)."""
+    if not scores_a or not scores_b:
+        raise ValueError("each side needs the scores of at least one run")
+    _check_metric(metric, Task(task), None)
+    _check_resampling(n_resamples, alpha)
+    prepared = [[_prepare(y_true, s, task) for s in side] for side in (scores_a, scores_b)]
+    y, _, task = prepared[0][0]
+    fn = _METRIC_FNS[metric]
+    delta = (np.mean([fn(y, s, task, None) for _, s, _ in prepared[0]])
+             - np.mean([fn(y, s, task, None) for _, s, _ in prepared[1]]))
+    idx = _resample(y, task, n_resamples, np.random.default_rng(seed))
+    a, b = (np.mean([_metric_over(y, s, task, metric, idx, None) for _, s, _ in side], axis=0) for side in prepared)
+    deltas = a - b
+    low, high = np.quantile(deltas, [alpha / 2, 1 - alpha / 2])
+    tail = min(np.count_nonzero(deltas <= 0), np.count_nonzero(deltas >= 0))
+    return PairedBootstrap(metric, float(delta), float(low), float(high),
+                           float(min(1.0, 2 * (tail + 1) / (n_resamples + 1))))
