@@ -14,7 +14,7 @@ from enum import Enum
 from itertools import product
 from typing import Any
 
-from benchmarks.data.seg import seg_dataset
+from benchmarks.data.seg import SEG_DATASETS, seg_dataset
 from benchmarks.versions import versions
 from zoo import Registry, TransferMode
 
@@ -254,6 +254,14 @@ class Suite:
     description: str
     grids: tuple[Grid | TransferGrid, ...]
     minutes: str = ""  # what a full run costs, measured (for `medzoo ls suites`)
+    board: str = ""  # its board's kind (a key of `benchmarks.boards.BOARDS`); empty: the kind its grids imply
+
+    def __post_init__(self) -> None:
+        if not self.board:  # transfer grids get the matrix; segmentation datasets their board; the rest rank AUC
+            kind = ("transfer-matrix" if self.grids and all(isinstance(g, TransferGrid) for g in self.grids)
+                    else "segmentation" if self.grids and self.grids[0].datasets[0] in SEG_DATASETS
+                    else "classification")
+            object.__setattr__(self, "board", kind)
 
     @property
     def id(self) -> str:

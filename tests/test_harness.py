@@ -132,16 +132,16 @@ def test_every_suite_cell_names_a_registered_model_weights_and_dataset(suite: st
 
 
 def test_leaderboard_is_generated_and_checked(store: ResultStore, tmp_path: Path) -> None:
-    md = boards.classification.markdown(store, "smoke")
+    md = boards.classification.markdown(store, SMOKE)
     assert "not a medical device" in md and "do not edit" in md and "synthetic_binary" in md
     assert "random init (no pretraining)" in md
-    board = boards.classification.board(store, "smoke")
+    board = boards.classification.board(store, SMOKE)
     assert len(board) == 4 and board["rank"].min() == 1 and (board["auc_mean"].diff().dropna() <= 0).all()
-    files = boards.generate(store, "smoke")
+    files = boards.generate(store, SMOKE)
     assert files["smoke.png"][:4] == b"\x89PNG"
     for name, content in files.items():
         (tmp_path / name).write_bytes(content if isinstance(content, bytes) else content.encode())
-    assert boards.check(store, "smoke", tmp_path) == []
+    assert boards.check(store, SMOKE, tmp_path) == []
     assert main(["leaderboard", "--suite", "smoke", "--check", "--results-dir", str(store.root),
                  "--out-dir", str(tmp_path)]) == 0
     (tmp_path / "smoke.csv").write_text((tmp_path / "smoke.csv").read_text().replace("0.", "0.9", 1))

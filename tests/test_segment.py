@@ -178,8 +178,8 @@ def test_segmentation_suite_is_versioned_data() -> None:
     assert len(others) >= 2 and all({"chase_db1", "isbi2012"} <= {c.dataset for c in cells if c.arch == a}
                                     for a in others)
     assert all(json.dumps(c.config()) for c in cells) and len({c.key for c in cells}) == len(cells)
-    assert boards.segmentation.is_segmentation("segmentation")
-    assert not boards.segmentation.is_segmentation("quick")
+    assert boards.board_of(suite) is boards.segmentation and suite.board == "segmentation"
+    assert boards.board_of(SUITES.get("quick")) is boards.classification
 
 
 def test_an_interrupted_segmentation_cell_resumes_to_the_same_result(tmp_path: Path) -> None:

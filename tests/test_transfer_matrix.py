@@ -136,7 +136,7 @@ def test_matrix_run_keeps_sources_and_starts_transfers_from_them(matrix_run: tup
 
 def test_matrix_board_and_heatmap(matrix_run: tuple[Path, ResultStore]) -> None:
     tmp, store = matrix_run
-    b = boards.suite_board(store, "tm-test")
+    b = boards.suite_board(store, MATRIX)
     assert set(b["source"]) == {"none", "synthetic_binary", "synthetic_rgb"}
     assert set(b["mode"]) == {"features", "finetune"} and (b["seeds"] == 2).all()
     assert not ((b["source"] == b["target"]).any())
@@ -146,7 +146,7 @@ def test_matrix_board_and_heatmap(matrix_run: tuple[Path, ResultStore]) -> None:
     md = (tmp / "lb" / "tm-test.md").read_text()
     assert "### features" in md and "| *scratch (reference)* |" in md and "—" in md and "Δ" in md
     assert (tmp / "lb" / "tm-test.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert boards.check(store, "tm-test", tmp / "lb") == []
+    assert boards.check(store, MATRIX, tmp / "lb") == []
 
 
 def test_a_missing_or_tampered_source_is_skipped_or_refused(matrix_run: tuple[Path, ResultStore],

@@ -1,40 +1,67 @@
-"""Boards: pure functions of the results store that write `<suite>.md`, `.csv` and `.png`.
+"""Boards: pure functions of the results store that give `<suite>.md`, `.csv` and `.png`.
 
-Which board a suite gets is chosen here; the CLI writes the files through the store and prints the rich table.
+A suite names its board's kind (`Suite.board`); `BOARDS` maps each kind to a module that follows `Board`. A new
+kind of board is one module with these five functions and one line in `BOARDS`. The CLI writes the files through
+the store and prints the rich table.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from types import ModuleType
+from typing import Protocol
 
 import pandas as pd
 from rich.table import Table
 
 from benchmarks.boards import classification, segmentation, transfer_matrix
 from benchmarks.results import ResultStore
+from benchmarks.suites import Suite
+from zoo import UnknownNameError
 
 
-def _kind(suite: str) -> ModuleType:
-    if transfer_matrix.is_transfer_matrix(suite):
-        return transfer_matrix
-    return segmentation if segmentation.is_segmentation(suite) else classification
+class Board(Protocol):
+    """What a board module provides. `board` computes the frame once (paired bootstraps are the slow part); the
+    others render it, computing it themselves only when not given one."""
+
+    def board(self, store: ResultStore, suite: Suite) -> pd.DataFrame: ...
+
+    def markdown(self, store: ResultStore, suite: Suite, b: pd.DataFrame | None = None) -> str: ...
+
+    def csv_text(self, store: ResultStore, suite: Suite, b: pd.DataFrame | None = None) -> str: ...
+
+    def plot_png(self, store: ResultStore, suite: Suite, b: pd.DataFrame | None = None) -> bytes: ...
+
+    def rich_table(self, store: ResultStore, suite: Suite, b: pd.DataFrame | None = None) -> Table: ...
 
 
-def suite_board(store: ResultStore, suite: str) -> pd.DataFrame:
-    """The board of any suite."""
-    return _kind(suite).board(store, suite)  # type: ignore[no-any-return]
+BOARDS: dict[str, Board] = {
+    "classification": classification,
+    "segmentation": segmentation,
+    "transfer-matrix": transfer_matrix,
+}
 
 
-def generate(store: ResultStore, suite: str, b: pd.DataFrame | None = None) -> dict[str, str | bytes]:
+def board_of(suite: Suite) -> Board:
+    """The board module of the suite's kind."""
+    if suite.board not in BOARDS:
+        raise UnknownNameError("board kind", suite.board, sorted(BOARDS))
+    return BOARDS[suite.board]
+
+
+def suite_board(store: ResultStore, suite: Suite) -> pd.DataFrame:
+    """The board of any suite, as a frame."""
+    return board_of(suite).board(store, suite)
+
+
+def generate(store: ResultStore, suite: Suite, b: pd.DataFrame | None = None) -> dict[str, str | bytes]:
     """File name → content for the suite's board (the CLI writes them through the store's atomic writer)."""
-    kind = _kind(suite)
+    kind = board_of(suite)
     b = kind.board(store, suite) if b is None else b  # the paired bootstraps run once, not once per file
-    return {f"{suite}.md": kind.markdown(store, suite, b), f"{suite}.csv": kind.csv_text(store, suite, b),
-            f"{suite}.png": kind.plot_png(store, suite, b)}
+    return {f"{suite.name}.md": kind.markdown(store, suite, b), f"{suite.name}.csv": kind.csv_text(store, suite, b),
+            f"{suite.name}.png": kind.plot_png(store, suite, b)}
 
 
-def check(store: ResultStore, suite: str, out_dir: Path | str) -> list[str]:
+def check(store: ResultStore, suite: Suite, out_dir: Path | str) -> list[str]:
     """Differences between the committed `.md`/`.csv` and what the store generates (PNG bytes are not compared)."""
     diffs = []
     for name, content in generate(store, suite).items():
@@ -48,6 +75,6 @@ def check(store: ResultStore, suite: str, out_dir: Path | str) -> list[str]:
     return diffs
 
 
-def rich_table(store: ResultStore, suite: str, b: pd.DataFrame | None = None) -> Table:
+def rich_table(store: ResultStore, suite: Suite, b: pd.DataFrame | None = None) -> Table:
     """The board for a terminal: the columns a reader ranks by (the .md has the rest)."""
-    return _kind(suite).rich_table(store, suite, b)  # type: ignore[no-any-return]
+    return board_of(suite).rich_table(store, suite, b)

@@ -22,11 +22,22 @@ from benchmarks.boards.render import NOTES_TEXT, footer, header, notes, ok_resul
 from benchmarks.data import DATASETS
 from benchmarks.results import ResultStore
 from benchmarks.results.schema import CellRecord, Result
-from benchmarks.suites import SUITES
+from benchmarks.suites import Suite
+from zoo import Task
 
-COLUMNS = ["dataset", "rank", "model", "weights", "mode", "data_size", "policy", "input_size", "protocol",
-           "seeds", "auc_mean", "auc_std", "auc_ci_low", "auc_ci_high", "acc_mean", "acc_std", "balanced_acc",
-           "macro_f1", "ece", "params_m", "notes", "source"]
+RANK_BY = "auc"  # rows are ordered and ranked by it, in its registered direction
+
+
+def _extra() -> list[metrics.Metric]:
+    """The registered metrics that ask for a column on classification boards (after AUC and ACC)."""
+    return [m for m in metrics.METRICS.values() if m.column and any(t.kind is Task.CLASSIFICATION for t in m.tasks)]
+
+
+def columns() -> list[str]:
+    """The board's CSV columns (metric columns follow the registry)."""
+    return (["dataset", "rank", "model", "weights", "mode", "data_size", "policy", "input_size", "protocol",
+             "seeds", "auc_mean", "auc_std", "auc_ci_low", "auc_ci_high", "acc_mean", "acc_std"]
+            + [m.name for m in _extra()] + ["params_m", "notes", "source"])
 
 
 def _config_id(r: Result) -> str:
@@ -46,7 +57,7 @@ def _protocol_label(cell: CellRecord) -> str:
     return text + "".join(f"; {k}={v} (override)" for k, v in cell.overrides)
 
 
-def results_frame(store: ResultStore, suite: str) -> tuple[pd.DataFrame, list[Result]]:
+def results_frame(store: ResultStore, suite: Suite) -> tuple[pd.DataFrame, list[Result]]:
     """One row per `ok` result of the suite's current version; and the skipped/failed ones."""
     ok, other = ok_results(store, suite)
     rows = []
@@ -56,9 +67,9 @@ def results_frame(store: ResultStore, suite: str) -> tuple[pd.DataFrame, list[Re
             "config": _config_id(r), "dataset": r.cell.dataset, "model": r.cell.arch, "weights": r.cell.tag,
             "mode": r.cell.mode, "data_size": r.cell.data_size, "policy": r.data.policy,
             "input_size": r.data.input_size, "protocol": _protocol_label(r.cell), "seed": r.cell.seed,
-            "auc": r.test["auc"], "acc": r.test["acc"], "balanced_acc": r.test.get("balanced_acc"),
-            "macro_f1": r.test.get("macro_f1"), "ece": r.test.get("ece"), "auc_ci_low": r.metrics.ci["auc"][0],
-            "auc_ci_high": r.metrics.ci["auc"][1], "params_m": r.model.num_params / 1e6, "result": r})
+            "auc": r.test["auc"], "acc": r.test["acc"], **{m.name: r.test.get(m.name) for m in _extra()},
+            "auc_ci_low": r.metrics.ci["auc"][0], "auc_ci_high": r.metrics.ci["auc"][1],
+            "params_m": r.model.num_params / 1e6, "result": r})
     return pd.DataFrame(rows), other
 
 
@@ -75,34 +86,33 @@ def _ranks(store: ResultStore, group: pd.DataFrame, results: dict[str, list[Resu
             ra, rb = by_seed[a][common[0]], by_seed[b][common[0]]
             (labels, sa), (_, sb) = store.scores(ra), store.scores(rb)
             assert ra.data is not None
-            test = metrics.paired_bootstrap(labels, sa, sb, ra.data.task, seed=0)
+            test = metrics.paired_bootstrap(labels, sa, sb, ra.data.task, metric=RANK_BY, seed=0)
             if test.significant:
-                better[b if test.delta > 0 else a] += 1
+                better[b if (test.delta > 0) == metrics.higher_is_better(RANK_BY) else a] += 1
     return [1 + better[c] for c in configs]
 
 
-def board(store: ResultStore, suite: str) -> pd.DataFrame:
+def board(store: ResultStore, suite: Suite) -> pd.DataFrame:
     """The suite's board: one row per (dataset, configuration), seeds aggregated, ranked with ties."""
     df, _ = results_frame(store, suite)
     if df.empty:
-        return pd.DataFrame(columns=COLUMNS)
+        return pd.DataFrame(columns=columns())
     keys = ["dataset", "config", "model", "weights", "mode", "data_size", "policy", "input_size", "protocol"]
     agg = df.groupby(keys, sort=False).agg(
         seeds=("seed", "count"), auc_mean=("auc", "mean"), auc_std=("auc", "std"), acc_mean=("acc", "mean"),
         acc_std=("acc", "std"), auc_ci_low=("auc_ci_low", "mean"), auc_ci_high=("auc_ci_high", "mean"),
-        balanced_acc=("balanced_acc", "mean"), macro_f1=("macro_f1", "mean"), ece=("ece", "mean"),
-        params_m=("params_m", "first")).reset_index()
+        **{m.name: (m.name, "mean") for m in _extra()}, params_m=("params_m", "first")).reset_index()
     results = df.groupby("config")["result"].apply(list).to_dict()
     agg["notes"] = agg["config"].map(lambda c: notes(results[c]))
     parts = []
     for _, group in agg.groupby("dataset", sort=True):
-        group = group.sort_values(["auc_mean", "model", "weights", "mode", "input_size"],
-                                  ascending=[False, True, True, True, True]).copy()
+        group = group.sort_values([f"{RANK_BY}_mean", "model", "weights", "mode", "input_size"],
+                                  ascending=[not metrics.higher_is_better(RANK_BY), True, True, True, True]).copy()
         group["rank"] = _ranks(store, group, results)
         parts.append(group)
     out = pd.concat(parts, ignore_index=True)
     out["source"] = "medzoo (this run)"
-    return out[COLUMNS].fillna({"auc_std": 0.0, "acc_std": 0.0})
+    return out[columns()].fillna({"auc_std": 0.0, "acc_std": 0.0})
 
 
 def reported() -> pd.DataFrame:
@@ -120,16 +130,17 @@ def _dataset_section(name: str, rows: pd.DataFrame, rep: pd.DataFrame, n_test: i
     lines = [f"## {name}", "", f"{ds.description} — task: {ds.task.value}"
              + (f"; test images: {n_test}" if n_test else "") + ".", "",
              "| rank | model | weights | mode | input (data → policy) | protocol | seeds | test AUC | 95% CI | "
-             "test ACC | bal. ACC | macro-F1 | ECE | params | notes |",
-             "|---:|---|---|---|---|---|---:|---|---|---|---:|---:|---:|---:|---|"]
+             "test ACC | " + "".join(f"{m.column} | " for m in _extra()) + "params | notes |",
+             "|---:|---|---|---|---|---|---:|---|---|---|" + "---:|" * len(_extra()) + "---:|---|"]
     for r in rows.itertuples():
         weights = "random init (no pretraining)" if r.weights == "random" else r.weights
         seeds_sd = f" ± {r.auc_std:.3f}" if r.seeds > 1 else ""
         acc_sd = f" ± {r.acc_std:.3f}" if r.seeds > 1 else ""
         lines.append(f"| {r.rank} | {r.model} | {weights} | {r.mode} | {r.input_size} px ({r.data_size} → {r.policy})"
                      f" | {r.protocol} | {r.seeds} | {r.auc_mean:.3f}{seeds_sd} | [{r.auc_ci_low:.3f}, "
-                     f"{r.auc_ci_high:.3f}] | {r.acc_mean:.3f}{acc_sd} | {_fmt(r.balanced_acc)} | "
-                     f"{_fmt(r.macro_f1)} | {_fmt(r.ece)} | {r.params_m:.1f}M | {r.notes} |")
+                     f"{r.auc_ci_high:.3f}] | {r.acc_mean:.3f}{acc_sd} | "
+                     + "".join(f"{_fmt(getattr(r, m.name))} | " for m in _extra())
+                     + f"{r.params_m:.1f}M | {r.notes} |")
     if not rep.empty:
         lines += ["", "Reported (paper), not re-run — MedMNIST v2 (Yang et al., Sci. Data 2023):", "",
                   "| source | method | test AUC | test ACC |", "|---|---|---:|---:|"]
@@ -138,12 +149,12 @@ def _dataset_section(name: str, rows: pd.DataFrame, rep: pd.DataFrame, n_test: i
     return lines + [""]
 
 
-def markdown(store: ResultStore, suite: str, b: pd.DataFrame | None = None) -> str:
+def markdown(store: ResultStore, suite: Suite, b: pd.DataFrame | None = None) -> str:
     b = board(store, suite) if b is None else b
     _, other = results_frame(store, suite)
     rep = reported()
     n_test: dict[str, int] = {}
-    for r in store.results(suite):
+    for r in store.results(suite.name):
         if r.status == "ok" and r.data is not None:
             n_test[r.cell.dataset] = r.data.n.get("test", 0)
     lines = header(suite) + [
@@ -177,18 +188,18 @@ def markdown(store: ResultStore, suite: str, b: pd.DataFrame | None = None) -> s
     return "\n".join(lines + footer(other, sorted(set(b["dataset"]))))
 
 
-def csv_text(store: ResultStore, suite: str, b: pd.DataFrame | None = None) -> str:
+def csv_text(store: ResultStore, suite: Suite, b: pd.DataFrame | None = None) -> str:
     b = board(store, suite) if b is None else b
     rep = reported()
     rep = rep[rep["dataset"].isin(set(b["dataset"]))]
     rep_rows = pd.DataFrame({"dataset": rep["dataset"], "model": rep["method"], "auc_mean": rep["test_auc"],
                              "acc_mean": rep["test_acc"], "source": "reported (paper)"})
-    out = pd.concat([b, rep_rows], ignore_index=True)[COLUMNS] if not b.empty else b
+    out = pd.concat([b, rep_rows], ignore_index=True)[columns()] if not b.empty else b
     out = out.astype({c: "Int64" for c in ("rank", "data_size", "input_size", "seeds")})  # blank on reported rows
     return out.to_csv(index=False, float_format="%.4f", lineterminator="\n")
 
 
-def plot_png(store: ResultStore, suite: str, b: pd.DataFrame | None = None) -> bytes:
+def plot_png(store: ResultStore, suite: Suite, b: pd.DataFrame | None = None) -> bytes:
     """Test AUC against parameter count, one panel per dataset, marker per mode."""
     import matplotlib
 
@@ -215,16 +226,16 @@ def plot_png(store: ResultStore, suite: str, b: pd.DataFrame | None = None) -> b
         ax.grid(alpha=0.3)
         if len(rows):
             ax.legend(fontsize=6)
-    fig.suptitle(f"{SUITES.get(suite).id} — research use only, not a medical device", fontsize=9)
+    fig.suptitle(f"{suite.id} — research use only, not a medical device", fontsize=9)
     fig.tight_layout()
     return png(fig)
 
 
-def rich_table(store: ResultStore, suite: str, b: pd.DataFrame | None = None) -> Table:
+def rich_table(store: ResultStore, suite: Suite, b: pd.DataFrame | None = None) -> Table:
     """The board for a terminal: the columns a reader ranks by (the .md has the rest)."""
     b = board(store, suite) if b is None else b
     multi_seed = bool((b["seeds"] > 1).any()) if not b.empty else False
-    table = Table(title=f"{SUITES.get(suite).id} — test AUC; equal ranks: not significantly different")
+    table = Table(title=f"{suite.id} — test AUC; equal ranks: not significantly different")
     for col in ("dataset", "#", "model.weights", "mode", "px", "test AUC", "95% CI"):
         table.add_column(col, justify="right" if col in ("#", "px", "test AUC") else "left", overflow="fold")
     for r in b.itertuples():

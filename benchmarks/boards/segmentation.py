@@ -18,32 +18,16 @@ from rich.table import Table
 
 from benchmarks.boards.render import NOTES_TEXT, footer, header, notes, number, ok_results, png
 from benchmarks.data import DATASETS
+from benchmarks.data.seg import SEG_DATASETS, seg_dataset
+from benchmarks.metrics import higher_is_better
 from benchmarks.results import ResultStore
 from benchmarks.results.schema import CellRecord
-from benchmarks.suites import SUITES
+from benchmarks.suites import Suite
 
-# metric columns per dataset (key in Result.metrics, header, higher is better): data, not branches
-_VESSELS = [("auc", "AUC", True), ("acc", "Acc", True), ("sensitivity", "Se", True), ("specificity", "Sp", True),
-            ("f1", "F1 (Dice)", True), ("iou", "IoU", True), ("whole_auc", "AUC (whole image)", True),
-            ("whole_f1", "F1 (whole image)", True)]
-_MEMBRANES = [("dice", "membrane Dice", True), ("iou", "membrane IoU", True), ("pixel_error", "pixel error", False),
-              ("rand_error", "adapted Rand error", False), ("auc", "AUC", True)]
-METRIC_COLUMNS = {"chase_db1": _VESSELS, "drive": _VESSELS, "isbi2012": _MEMBRANES}
-HEADLINE = {"chase_db1": "f1", "drive": "f1", "isbi2012": "dice"}  # rows are ordered by it (higher first)
-SCOPE = {"chase_db1": "pooled over the 8 test images' pixels inside the derived FOV (whole image: every pixel)",
-         "drive": "pooled over the test images' pixels inside the official FOV masks (whole image: every pixel)",
-         "isbi2012": "over the 5 held-out slices 25–29 (membrane = positive class; Rand error per slice, averaged)"}
 REPORTED_COLUMNS = {"auc": "AUC", "acc": "Acc", "sensitivity": "Se", "f1": "F1",
                     "pixel_error": "pixel error (challenge)", "rand_error": "Rand error (challenge)"}
 BASE = ["dataset", "model", "weights", "mode", "patch", "budget", "epochs_run", "stop", "seeds", "img_f1_min",
         "img_f1_max", "params_m", "notes", "source"]
-
-
-def is_segmentation(suite: str) -> bool:
-    from benchmarks.data import Task
-
-    spec = SUITES.get(suite)
-    return bool(spec.grids) and DATASETS.get(spec.grids[0].datasets[0]).task is Task.SEGMENTATION
 
 
 def _budget(cell: CellRecord) -> str:
@@ -54,7 +38,13 @@ def _budget(cell: CellRecord) -> str:
     return budget + "".join(f"; {k}={v} (override)" for k, v in cell.overrides)
 
 
-def board(store: ResultStore, suite: str) -> pd.DataFrame:
+def _columns(dataset: str) -> list[tuple[str, str, bool]]:
+    """(metric key, header, higher is better) of the dataset's columns: the dataset names them, the metric
+    registry gives each its direction."""
+    return [(key, head, higher_is_better(key)) for key, head in seg_dataset(dataset).columns]
+
+
+def board(store: ResultStore, suite: Suite) -> pd.DataFrame:
     """One row per (dataset, configuration): metrics as `<metric>_mean` / `<metric>_std` over seeds."""
     ok, _ = ok_results(store, suite)
     if not ok:
@@ -69,19 +59,20 @@ def board(store: ResultStore, suite: str) -> pd.DataFrame:
                      "epochs_run": r.training.epochs_run, "stop": r.training.stop_reason,
                      "params_m": r.model.num_params / 1e6, "notes": notes([r]),
                      "img_f1_min": min(f1s, default=np.nan), "img_f1_max": max(f1s, default=np.nan),
-                     **{k: number(r.test.get(k)) for k, _, _ in METRIC_COLUMNS[r.cell.dataset]}})
+                     **{k: number(r.test.get(k)) for k, _ in seg_dataset(r.cell.dataset).columns}})
     df = pd.DataFrame(rows)
     keys = ["dataset", "config", "model", "weights", "mode", "patch", "budget"]
     parts = []
     for name, group in df.groupby("dataset", sort=True):
-        cols = [k for k, _, _ in METRIC_COLUMNS[str(name)]]
+        cols = [k for k, _ in seg_dataset(str(name)).columns]
         agg = group.groupby(keys, sort=False).agg(
             seeds=("model", "size"), epochs_run=("epochs_run", "mean"), stop=("stop", "first"),
             notes=("notes", lambda v: "; ".join(dict.fromkeys(x for x in v if x))),
             params_m=("params_m", "first"), img_f1_min=("img_f1_min", "min"), img_f1_max=("img_f1_max", "max"),
             **{f"{c}_mean": (c, "mean") for c in cols},
             **{f"{c}_std": (c, "std") for c in cols}).reset_index()
-        parts.append(agg.sort_values([f"{HEADLINE[str(name)]}_mean", "model"], ascending=[False, True]))
+        headline = seg_dataset(str(name)).headline
+        parts.append(agg.sort_values([f"{headline}_mean", "model"], ascending=[not higher_is_better(headline), True]))
     out = pd.concat(parts, ignore_index=True).drop(columns="config")
     out["source"] = "medzoo (this run)"
     return out
@@ -92,7 +83,7 @@ def reported() -> pd.DataFrame:
     return pd.read_csv(io.StringIO(text))
 
 
-def humans(store: ResultStore, suite: str) -> dict[str, dict[str, float]]:
+def humans(store: ResultStore, suite: Suite) -> dict[str, dict[str, float]]:
     """The second observer's scores per dataset, as stored with the results (identical in every result of a
     dataset: it depends only on the test images)."""
     ok, _ = ok_results(store, suite)
@@ -109,8 +100,8 @@ def _fmt(mean: float, std: float | None = None, digits: int = 4) -> str:
 
 
 def _section(name: str, rows: pd.DataFrame, human: dict[str, float] | None, rep: pd.DataFrame) -> list[str]:
-    ds, cols = DATASETS.get(name), METRIC_COLUMNS[name]
-    lines = [f"## {name}", "", f"{ds.description}. Metrics {SCOPE[name]}; threshold 0.5.", ""]
+    ds, cols = DATASETS.get(name), _columns(name)
+    lines = [f"## {name}", "", f"{ds.description}. Metrics {seg_dataset(name).scope}; threshold 0.5.", ""]
     if rows.empty:
         lines += ["No medzoo result for this dataset in this store (see *Cells without a result*).", ""]
     else:
@@ -147,7 +138,7 @@ def _section(name: str, rows: pd.DataFrame, human: dict[str, float] | None, rep:
     return lines + [""]
 
 
-def markdown(store: ResultStore, suite: str, b: pd.DataFrame | None = None) -> str:
+def markdown(store: ResultStore, suite: Suite, b: pd.DataFrame | None = None) -> str:
     b = board(store, suite) if b is None else b
     _, other = ok_results(store, suite)
     rep, hum = reported(), humans(store, suite)
@@ -166,7 +157,7 @@ def markdown(store: ResultStore, suite: str, b: pd.DataFrame | None = None) -> s
     return "\n".join(lines + footer(other, datasets))
 
 
-def csv_text(store: ResultStore, suite: str, b: pd.DataFrame | None = None) -> str:
+def csv_text(store: ResultStore, suite: Suite, b: pd.DataFrame | None = None) -> str:
     b = board(store, suite) if b is None else b
     rep = reported()
     rep = rep[rep["dataset"].isin(set(b["dataset"]))]
@@ -181,7 +172,7 @@ def csv_text(store: ResultStore, suite: str, b: pd.DataFrame | None = None) -> s
     return out.to_csv(index=False, float_format="%.4f", lineterminator="\n")
 
 
-def plot_png(store: ResultStore, suite: str, b: pd.DataFrame | None = None) -> bytes:
+def plot_png(store: ResultStore, suite: Suite, b: pd.DataFrame | None = None) -> bytes:
     """Headline metric per row and dataset, with the human baseline and reported rows as lines."""
     import matplotlib
 
@@ -194,7 +185,7 @@ def plot_png(store: ResultStore, suite: str, b: pd.DataFrame | None = None) -> b
     fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.5), squeeze=False)
     for ax, name in zip(axes[0], names, strict=True):
         rows = b[b["dataset"] == name]
-        metric = HEADLINE.get(name, "f1")
+        metric = seg_dataset(name).headline if name in SEG_DATASETS else "f1"
         labels = [f"{r['model']}.{r['weights']}" for r in rows.to_dict("records")]
         values = list(rows[f"{metric}_mean"]) if len(rows) else []
         ax.errorbar(values, labels, xerr=rows[f"{metric}_std"].fillna(0) if len(rows) else None, fmt="o",
@@ -213,14 +204,14 @@ def plot_png(store: ResultStore, suite: str, b: pd.DataFrame | None = None) -> b
         ax.grid(alpha=0.3, axis="x")
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=6, loc="lower right")
-    fig.suptitle(f"{SUITES.get(suite).id} — research use only, not a medical device", fontsize=9)
+    fig.suptitle(f"{suite.id} — research use only, not a medical device", fontsize=9)
     fig.tight_layout()
     return png(fig)
 
 
-def rich_table(store: ResultStore, suite: str, b: pd.DataFrame | None = None) -> Table:
+def rich_table(store: ResultStore, suite: Suite, b: pd.DataFrame | None = None) -> Table:
     b = board(store, suite) if b is None else b
-    table = Table(title=f"{SUITES.get(suite).id} — test metrics (threshold 0.5)")
+    table = Table(title=f"{suite.id} — test metrics (threshold 0.5)")
     for col in ("dataset", "model.weights", "epochs", "AUC", "F1/Dice", "pixel err", "Rand err"):
         table.add_column(col, justify="left" if col in ("dataset", "model.weights") else "right")
     for r in b.to_dict("records"):

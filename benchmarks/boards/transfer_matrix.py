@@ -15,16 +15,11 @@ from benchmarks import metrics
 from benchmarks.boards.render import NOTES_TEXT, footer, header, notes, number, ok_results, png
 from benchmarks.results import ResultStore
 from benchmarks.results.schema import Result
-from benchmarks.suites import SUITES, TransferGrid
+from benchmarks.suites import Suite, TransferGrid
 
 COLUMNS = ["arch", "mode", "source", "target", "seeds", "auc_mean", "auc_std", "delta", "delta_ci_low",
            "delta_ci_high", "p_value", "scratch_auc_mean", "notes"]
 MODES = ("features", "finetune")
-
-
-def is_transfer_matrix(suite: str) -> bool:
-    grids = SUITES.get(suite).grids
-    return bool(grids) and all(isinstance(g, TransferGrid) for g in grids)
 
 
 def _row_of(r: Result, grid: TransferGrid) -> tuple[str, str] | None:
@@ -36,12 +31,11 @@ def _row_of(r: Result, grid: TransferGrid) -> tuple[str, str] | None:
     return source, mode
 
 
-def _split(ok: list[Result], suite: str, grid: TransferGrid) -> tuple[list[Result], list[Result]]:
+def _split(ok: list[Result], suite: Suite, grid: TransferGrid) -> tuple[list[Result], list[Result]]:
     """The grid's target-protocol results and its source results (cells as the suite defines them now; a run with
     overridden settings is a different cell and stays off the matrix)."""
-    spec = SUITES.get(suite)
-    targets = {c.key for c in grid.cells(spec) if c.protocol == grid.protocol}
-    sources = {c.key for c in grid.sources(spec).values()}
+    targets = {c.key for c in grid.cells(suite) if c.protocol == grid.protocol}
+    sources = {c.key for c in grid.sources(suite).values()}
     return [r for r in ok if r.key in targets], [r for r in ok if r.key in sources]
 
 
@@ -50,11 +44,11 @@ def _scores(store: ResultStore, results: list[Result]) -> list[np.ndarray]:
     return [store.scores(r)[1] for r in sorted(results, key=lambda r: r.cell.seed)]
 
 
-def board(store: ResultStore, suite: str) -> pd.DataFrame:
+def board(store: ResultStore, suite: Suite) -> pd.DataFrame:
     """One row per (arch, mode, source, target) that has results; Δ against `arch.random` scratch on the target."""
     ok, _ = ok_results(store, suite)
     rows = []
-    for grid in SUITES.get(suite).grids:
+    for grid in suite.grids:
         assert isinstance(grid, TransferGrid)
         mine, _ = _split(ok, suite, grid)
         for target in grid.datasets:
@@ -107,8 +101,7 @@ def _protocol_text(results: list[Result]) -> str:
             f"{p.monitor.replace('_', ' ')}")
 
 
-def markdown(store: ResultStore, suite: str, b: pd.DataFrame | None = None) -> str:
-    spec = SUITES.get(suite)
+def markdown(store: ResultStore, suite: Suite, b: pd.DataFrame | None = None) -> str:
     b = board(store, suite) if b is None else b
     ok, other = ok_results(store, suite)
     shown: set[str] = set()
@@ -123,8 +116,8 @@ def markdown(store: ResultStore, suite: str, b: pd.DataFrame | None = None) -> s
              "target) is left out. Figure: the Δ of every cell as a heatmap. AUCs, Δs and CIs are computed from "
              "the outputs stored with the results. " + NOTES_TEXT + " A matrix cell's notes are in the CSV; the "
              "sources' notes in their table.", "",
-             f"![transfer matrix heatmap]({suite}.png)", ""]
-    for grid in spec.grids:
+             f"![transfer matrix heatmap]({suite.name}.png)", ""]
+    for grid in suite.grids:
         assert isinstance(grid, TransferGrid)
         mine, sources = _split(ok, suite, grid)
         shown.update(r.key for r in mine + sources)
@@ -166,17 +159,17 @@ def markdown(store: ResultStore, suite: str, b: pd.DataFrame | None = None) -> s
             lines.append("")
     hidden = [r for r in ok if r.key not in shown]
     if hidden:
-        lines += [f"{len(hidden)} stored result(s) of {spec.id} ran with other settings (command-line overrides) and "
+        lines += [f"{len(hidden)} stored result(s) of {suite.id} ran with other settings (command-line overrides) and "
                   f"are not part of the matrix.", ""]
-    return "\n".join(lines + footer(other, sorted({d for g in spec.grids for d in g.datasets})))
+    return "\n".join(lines + footer(other, sorted({d for g in suite.grids for d in g.datasets})))
 
 
-def csv_text(store: ResultStore, suite: str, b: pd.DataFrame | None = None) -> str:
+def csv_text(store: ResultStore, suite: Suite, b: pd.DataFrame | None = None) -> str:
     b = board(store, suite) if b is None else b
     return b.to_csv(index=False, float_format="%.4f", lineterminator="\n")
 
 
-def plot_png(store: ResultStore, suite: str, b: pd.DataFrame | None = None) -> bytes:
+def plot_png(store: ResultStore, suite: Suite, b: pd.DataFrame | None = None) -> bytes:
     """One heatmap per (architecture, mode): colour = Δ AUC vs scratch, text = AUC and Δ (* = CI excludes 0)."""
     import matplotlib
 
@@ -184,7 +177,7 @@ def plot_png(store: ResultStore, suite: str, b: pd.DataFrame | None = None) -> b
     import matplotlib.pyplot as plt
 
     b = board(store, suite) if b is None else b
-    grids = [g for g in SUITES.get(suite).grids if isinstance(g, TransferGrid)]
+    grids = [g for g in suite.grids if isinstance(g, TransferGrid)]
     fig, axes = plt.subplots(len(grids), len(MODES), figsize=(5.6 * len(MODES), 3.9 * len(grids)), squeeze=False)
     fig.subplots_adjust(left=0.14, right=0.84, hspace=0.45, wspace=0.5)
     lim = max(0.05, float(np.nanmax(np.abs(b["delta"])))) if not b.empty and b["delta"].notna().any() else 0.1
@@ -213,14 +206,14 @@ def plot_png(store: ResultStore, suite: str, b: pd.DataFrame | None = None) -> b
             ax.set_ylabel("source", fontsize=8)
     if image is not None:
         fig.colorbar(image, cax=fig.add_axes((0.88, 0.15, 0.02, 0.7)), label="Δ test AUC vs target from scratch")
-    fig.suptitle(f"{SUITES.get(suite).id}: test AUC and Δ vs scratch (* 95% CI excludes 0) — research use only",
+    fig.suptitle(f"{suite.id}: test AUC and Δ vs scratch (* 95% CI excludes 0) — research use only",
                  fontsize=9)
     return png(fig)
 
 
-def rich_table(store: ResultStore, suite: str, b: pd.DataFrame | None = None) -> Table:
+def rich_table(store: ResultStore, suite: Suite, b: pd.DataFrame | None = None) -> Table:
     b = board(store, suite) if b is None else b
-    table = Table(title=f"{SUITES.get(suite).id} — test AUC and Δ vs scratch [95% CI]")
+    table = Table(title=f"{suite.id} — test AUC and Δ vs scratch [95% CI]")
     for col in ("arch", "mode", "source", "target", "seeds", "AUC / Δ"):
         table.add_column(col, overflow="fold")
     for r in b.itertuples():

@@ -1,8 +1,10 @@
-"""Metrics: classification (`classification`), segmentation (`segmentation`) and the statistics over them
-(`stats`: bootstrap CIs, paired tests)."""
+"""Metrics: the registry of every metric's facts (`registry`), classification (`classification`), segmentation
+(`segmentation`) and the statistics over them (`stats`: bootstrap CIs, paired tests)."""
 
-from benchmarks.metrics.classification import METRICS, MetricInfo, choose_threshold, evaluate, per_class_auc
+from benchmarks.metrics import segmentation  # noqa: F401  (registers the segmentation metrics' directions)
+from benchmarks.metrics.classification import choose_threshold, evaluate, per_class_auc
+from benchmarks.metrics.registry import METRICS, Metric, higher_is_better, register_metric
 from benchmarks.metrics.stats import PairedBootstrap, bootstrap_ci, paired_bootstrap, paired_bootstrap_seeds
 
-__all__ = ["METRICS", "MetricInfo", "PairedBootstrap", "bootstrap_ci", "choose_threshold", "evaluate",
-           "paired_bootstrap", "paired_bootstrap_seeds", "per_class_auc"]
+__all__ = ["METRICS", "Metric", "PairedBootstrap", "bootstrap_ci", "choose_threshold", "evaluate", "higher_is_better",
+           "paired_bootstrap", "paired_bootstrap_seeds", "per_class_auc", "register_metric"]

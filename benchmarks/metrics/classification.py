@@ -9,42 +9,17 @@ multi-label; `y_score` (n, C) probabilities (softmax rows, C=2 for binary; per-l
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
 import numpy as np
 from numpy.typing import ArrayLike
 from sklearn.metrics import balanced_accuracy_score, cohen_kappa_score, f1_score, roc_auc_score, roc_curve
 
+from benchmarks.metrics.registry import METRICS, Metric, register_metric
 from zoo import Task
 
 ECE_BINS = 15
 _CLASSIFICATION = frozenset({Task.BINARY, Task.MULTICLASS, Task.MULTILABEL, Task.ORDINAL})
 
 
-@dataclass(frozen=True)
-class MetricInfo:
-    """What a leaderboard needs to rank by a metric: its direction and the tasks it is defined for."""
-
-    name: str
-    higher_is_better: bool
-    tasks: frozenset[Task]
-
-
-METRICS: dict[str, MetricInfo] = {
-    m.name: m
-    for m in (
-        MetricInfo("auc", True, _CLASSIFICATION),
-        MetricInfo("acc", True, _CLASSIFICATION),
-        MetricInfo("balanced_acc", True, _CLASSIFICATION),
-        MetricInfo("macro_f1", True, _CLASSIFICATION),
-        MetricInfo("ece", False, _CLASSIFICATION),
-        MetricInfo("kappa", True, frozenset({Task.ORDINAL})),
-        MetricInfo("sensitivity", True, frozenset({Task.BINARY})),
-        MetricInfo("specificity", True, frozenset({Task.BINARY})),
-    )
-}
-_NEEDS_THRESHOLD = frozenset({"sensitivity", "specificity"})
 
 
 # --- input checking --------------------------------------------------------------------------------------------
@@ -95,11 +70,11 @@ def _prepare(y_true: ArrayLike, y_score: ArrayLike, task: Task | str) -> tuple[n
 
 
 def _check_metric(metric: str, task: Task, threshold: float | None) -> None:
-    if metric not in METRICS:
-        raise ValueError(f"unknown metric {metric!r}; known: {sorted(METRICS)}")
+    if metric not in METRICS or METRICS[metric].fn is None:
+        raise ValueError(f"unknown metric {metric!r}; known: {sorted(n for n, m in METRICS.items() if m.fn)}")
     if task not in METRICS[metric].tasks:
         raise ValueError(f"metric {metric!r} is not defined for task {task.value!r}")
-    if metric in _NEEDS_THRESHOLD and threshold is None:
+    if METRICS[metric].needs_threshold and threshold is None:
         raise ValueError(f"metric {metric!r} needs a threshold (see choose_threshold)")
 
 
@@ -177,16 +152,18 @@ def _specificity(y: np.ndarray, s: np.ndarray, task: Task, threshold: float | No
     return float(np.mean(s[y == 0, 1] < threshold))
 
 
-_METRIC_FNS: dict[str, Callable[[np.ndarray, np.ndarray, Task, float | None], float]] = {
-    "auc": _auc,
-    "acc": _acc,
-    "balanced_acc": _balanced_acc,
-    "macro_f1": _macro_f1,
-    "ece": _ece,
-    "kappa": _kappa,
-    "sensitivity": _sensitivity,
-    "specificity": _specificity,
-}
+_BOTH = _CLASSIFICATION | {Task.SEGMENTATION}  # also pixel metrics of segmentation (computed by its scorers)
+for _metric in (
+    Metric("auc", True, _BOTH, _auc),  # the boards' headline (own columns: mean ± std and its CI)
+    Metric("acc", True, _BOTH, _acc),
+    Metric("balanced_acc", True, _CLASSIFICATION, _balanced_acc, column="bal. ACC"),
+    Metric("macro_f1", True, _CLASSIFICATION, _macro_f1, column="macro-F1"),
+    Metric("ece", False, _CLASSIFICATION, _ece, column="ECE"),
+    Metric("kappa", True, frozenset({Task.ORDINAL}), _kappa),
+    Metric("sensitivity", True, frozenset({Task.BINARY, Task.SEGMENTATION}), _sensitivity, needs_threshold=True),
+    Metric("specificity", True, frozenset({Task.BINARY, Task.SEGMENTATION}), _specificity, needs_threshold=True),
+):
+    register_metric(_metric)
 
 
 # --- public API ------------------------------------------------------------------------------------------------
@@ -201,8 +178,8 @@ def evaluate(y_true: ArrayLike, y_score: ArrayLike, task: Task | str,
     y, s, task = _prepare(y_true, y_score, task)
     if threshold is not None and task is not Task.BINARY:
         raise ValueError(f"threshold applies to binary tasks only, not {task.value!r}")
-    out = {name: _METRIC_FNS[name](y, s, task, threshold) for name, info in METRICS.items()
-           if task in info.tasks and (threshold is not None or name not in _NEEDS_THRESHOLD)}
+    out = {name: m.fn(y, s, task, threshold) for name, m in METRICS.items()
+           if m.fn is not None and task in m.tasks and (threshold is not None or not m.needs_threshold)}
     if threshold is not None:
         out["threshold"] = float(threshold)
     return out

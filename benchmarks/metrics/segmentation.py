@@ -12,6 +12,17 @@ import numpy as np
 from numpy.typing import ArrayLike
 from sklearn.metrics import roc_auc_score
 
+from benchmarks.metrics.registry import Metric, register_metric
+from zoo import Task
+
+_SEG = frozenset({Task.SEGMENTATION})
+for _metric in (  # computed by the scorers below; auc, acc, sensitivity and specificity are shared with classification
+    Metric("f1", True, _SEG), Metric("iou", True, _SEG), Metric("dice", True, _SEG),
+    Metric("whole_auc", True, _SEG), Metric("whole_f1", True, _SEG),
+    Metric("pixel_error", False, _SEG), Metric("rand_error", False, _SEG),
+):
+    register_metric(_metric)
+
 
 def _inputs(prob: ArrayLike, target: ArrayLike, fov: ArrayLike | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(probabilities, bool targets, bool FOV) of one shape, checked: a wrong input raises instead of scoring."""

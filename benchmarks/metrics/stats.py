@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from benchmarks.metrics.classification import _METRIC_FNS, _check_metric, _prepare
+from benchmarks.metrics.classification import _check_metric, _prepare
+from benchmarks.metrics.registry import METRICS, MetricFn
 from zoo import Task
 
 
@@ -55,12 +56,18 @@ def _weighted_auc(positive: np.ndarray, score: np.ndarray, weights: np.ndarray) 
         return (pos * (neg_below + 0.5 * neg)).sum(axis=1) / (pos.sum(axis=1) * neg.sum(axis=1))
 
 
+def _fn(metric: str) -> MetricFn:
+    fn = METRICS[metric].fn
+    assert fn is not None  # `_check_metric` let only computable metrics through
+    return fn
+
+
 def _metric_over(y: np.ndarray, s: np.ndarray, task: Task, metric: str, idx: np.ndarray,
                  threshold: float | None) -> np.ndarray:
     """`metric` on each resample (row of `idx`). AUC, the usual headline, is vectorised through draw counts; the
     others loop, which is fast enough for 1000 resamples."""
     if metric != "auc":
-        return np.array([_METRIC_FNS[metric](y[i], s[i], task, threshold) for i in idx])
+        return np.array([_fn(metric)(y[i], s[i], task, threshold) for i in idx])
     weights = _draw_counts(idx)
     if task is Task.BINARY:
         columns = [(y == 1, s[:, 1])]
@@ -119,7 +126,7 @@ def paired_bootstrap(y_true: ArrayLike, score_a: ArrayLike, score_b: ArrayLike, 
         raise ValueError(f"score_a shape {s_a.shape} and score_b shape {s_b.shape} differ")
     _check_metric(metric, task, threshold)
     _check_resampling(n_resamples, alpha)
-    fn = _METRIC_FNS[metric]
+    fn = _fn(metric)
     delta = fn(y, s_a, task, threshold) - fn(y, s_b, task, threshold)
     idx = _resample(y, task, n_resamples, np.random.default_rng(seed))
     deltas = _metric_over(y, s_a, task, metric, idx, threshold) - _metric_over(y, s_b, task, metric, idx, threshold)
@@ -141,7 +148,7 @@ def paired_bootstrap_seeds(y_true: ArrayLike, scores_a: list[ArrayLike], scores_
     _check_resampling(n_resamples, alpha)
     prepared = [[_prepare(y_true, s, task) for s in side] for side in (scores_a, scores_b)]
     y, _, task = prepared[0][0]
-    fn = _METRIC_FNS[metric]
+    fn = _fn(metric)
     delta = (np.mean([fn(y, s, task, None) for _, s, _ in prepared[0]])
              - np.mean([fn(y, s, task, None) for _, s, _ in prepared[1]]))
     idx = _resample(y, task, n_resamples, np.random.default_rng(seed))

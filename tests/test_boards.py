@@ -1,0 +1,99 @@
+"""Boards follow the registries: a suite's board kind picks its module, a registered metric gets its column, and
+rows are ranked in each metric's registered direction."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmarks import boards, metrics
+from benchmarks.boards import segmentation as seg_board
+from benchmarks.cells import run_cell
+from benchmarks.results import ResultStore
+from benchmarks.suites import SUITES, Grid, Policy, Suite
+from zoo import Task, TransferMode, UnknownNameError
+
+PAIR = Suite(name="boards-pair", version="1", description="Two random-feature rows, for the board tests.", grids=(
+    Grid(models=("resnet18_28.random", "alexnet.random"), datasets=("breastmnist",),
+         modes=(TransferMode.FEATURES,), policy=Policy.RESIZE_BILINEAR, input_size=32),
+))
+
+
+def _brier(y: np.ndarray, s: np.ndarray, task: Task, threshold: float | None) -> float:
+    return float(np.mean((s[:, 1] - y) ** 2))
+
+
+@pytest.fixture(scope="module")
+def brier_store(tmp_path_factory: pytest.TempPathFactory, medmnist_dir: Path) -> Iterator[ResultStore]:
+    """A metric registered before the cells run: one `register_metric` call is the whole change."""
+    metrics.register_metric(metrics.Metric("brier", False, frozenset({Task.BINARY}), _brier, column="Brier"))
+    root = tmp_path_factory.mktemp("boards")
+    store = ResultStore(root / "results", root / "ckpt")
+    try:
+        for cell in PAIR.cells():
+            store.write(run_cell(cell, data_dir=medmnist_dir, store=store), cell)
+        yield store
+    finally:
+        del metrics.METRICS["brier"]
+
+
+def test_a_registered_metric_is_computed_and_gets_its_column(brier_store: ResultStore) -> None:
+    [r] = [r for r in brier_store.results(PAIR.name) if r.cell.arch == "alexnet"]
+    labels, scores = brier_store.scores(r)
+    assert r.test["brier"] == pytest.approx(np.mean((scores[:, 1] - labels.ravel()) ** 2))
+    files = boards.generate(brier_store, PAIR)
+    header = next(line for line in files["boards-pair.md"].splitlines() if line.startswith("| rank |"))
+    assert "| ECE | Brier | params |" in header
+    table = pd.read_csv(io.StringIO(str(files["boards-pair.csv"])))
+    assert list(table.columns).index("brier") == list(table.columns).index("ece") + 1
+    ours = table[table["source"] == "medzoo (this run)"]
+    assert len(ours) == 2 and ours["brier"].between(0, 1).all()
+
+
+def test_an_unregistered_metric_has_no_column_and_names_are_registered_once(brier_store: ResultStore) -> None:
+    with pytest.raises(ValueError, match="already registered"):
+        metrics.register_metric(metrics.Metric("auc", False, frozenset({Task.BINARY})))
+    csv_header = boards.generate(brier_store, PAIR)["boards-pair.csv"].splitlines()[0].split(",")
+    assert "sensitivity" not in csv_header and "kappa" not in csv_header  # registered without a column
+
+
+def test_rows_are_ranked_in_the_metrics_direction(brier_store: ResultStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    up = boards.suite_board(brier_store, PAIR)
+    assert up["auc_mean"].nunique() == 2 and list(up["auc_mean"]) == sorted(up["auc_mean"], reverse=True)
+    monkeypatch.setitem(metrics.METRICS, "auc", replace(metrics.METRICS["auc"], higher_is_better=False))
+    down = boards.suite_board(brier_store, PAIR)
+    assert list(down["model"]) == list(up["model"])[::-1]
+    assert list(down["auc_mean"]) == sorted(up["auc_mean"])
+
+
+def test_the_suites_board_kind_picks_the_board() -> None:
+    assert {s.board for s in SUITES} <= set(boards.BOARDS)
+    assert boards.board_of(SUITES.get("segmentation")) is boards.segmentation
+    assert boards.board_of(SUITES.get("transfer-matrix")) is boards.transfer_matrix
+    assert boards.board_of(PAIR) is boards.classification
+    with pytest.raises(UnknownNameError, match="segmentation"):
+        boards.board_of(replace(PAIR, board="segmentaton"))
+
+
+def test_segmentation_columns_take_their_direction_from_the_registry() -> None:
+    assert ("pixel_error", "pixel error", False) in seg_board._columns("isbi2012")
+    assert ("f1", "F1 (Dice)", True) in seg_board._columns("chase_db1")
+    assert all(key in metrics.METRICS for name in ("chase_db1", "isbi2012", "drive")
+               for key, _, _ in seg_board._columns(name))
+
+
+def test_a_board_reads_the_suite_object_not_the_global_registry(brier_store: ResultStore, tmp_path: Path) -> None:
+    assert PAIR.name not in SUITES  # never registered: boards take the object
+    renamed = replace(PAIR, description="Renamed description.")
+    assert "Renamed description." in boards.generate(brier_store, renamed)["boards-pair.md"]
+    files = boards.generate(brier_store, PAIR)
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content if isinstance(content, bytes) else content.encode())
+    assert boards.check(brier_store, PAIR, tmp_path) == []
+    assert boards.check(brier_store, renamed, tmp_path) == [f"{tmp_path / 'boards-pair.md'} is out of date"]
