@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.cli import build_parser
+from benchmarks.metrics import METRICS
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -38,7 +39,12 @@ def test_main_job_command_uses_existing_scripts_and_commands() -> None:
 def test_python_examples_run(code: str, medmnist_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MEDZOO_DATA_DIR", str(medmnist_dir))
     monkeypatch.setenv("MEDZOO_CHECKPOINT_DIR", str(ROOT / ".pytest_cache" / "readme-ckpt"))
-    exec(compile(code, "README.md", "exec"), {})  # noqa: S102 - our own documentation
+    registered = dict(METRICS)  # an example may register a metric: the other tests see the registry as shipped
+    try:
+        exec(compile(code, "README.md", "exec"), {})  # noqa: S102 - our own documentation
+    finally:
+        METRICS.clear()
+        METRICS.update(registered)
 
 
 @pytest.mark.parametrize("line", [ln for b in _blocks("bash") for ln in b.splitlines()
