@@ -1,7 +1,7 @@
 """Where cells run: in this process (`local`, the default) or as Ray tasks on a cluster (`ray`).
 
 An executor maps a cell function over cells and yields one `Outcome` per cell as it finishes; it never writes
-results (the CLI hands them to the store). Cells are independent, so a cluster engine schedules them; medzoo does not
+results (the runner hands them to the store). Cells are independent, so a cluster engine schedules them; medzoo does not
 schedule anything itself. Faults: a Ray worker that dies (killed, out of memory) is retried by Ray up to `retries`
 times; after that, and for any exception a cell raises, the outcome is a failure with the reason — never a result.
 Errors the user must fix (`MedzooError`: data, weights, input) stop the run, as locally.
@@ -31,6 +31,7 @@ class Outcome:
 
 class Executor(Protocol):
     name: str
+    live_progress: bool  # cells run in this process, so their progress callbacks can be reported while they run
 
     def map(self, fn: CellFn, cells: Iterable[Cell]) -> Iterator[Outcome]: ...
 
@@ -39,6 +40,7 @@ class LocalExecutor:
     """One cell after another in this process (progress can be reported live)."""
 
     name = "local"
+    live_progress = True
 
     def map(self, fn: CellFn, cells: Iterable[Cell]) -> Iterator[Outcome]:
         for cell in cells:
@@ -61,6 +63,7 @@ class RayExecutor:
     Needs `pip install medzoo[ray]`."""
 
     name = "ray"
+    live_progress = False  # progress callbacks cannot travel to Ray workers: only finished cells are counted
 
     def __init__(self, address: str | None = "auto", cpus: float = 1.0, gpus: float = 0.0, retries: int = 2,
                  threads: int | None = None) -> None:
@@ -106,4 +109,20 @@ class RayExecutor:
             else:
                 yield Outcome(cell, result)
 
+
 EXECUTORS = ("local", "ray")
+
+
+def make_executor(name: str = "local", address: str | None = None, cpus: float = 1.0, gpus: float = 0.0,
+                  retries: int = 2) -> Executor:
+    """The executor `name` (`EXECUTORS`); a `MedzooError` for options it does not take."""
+    if name == "local":
+        if address:
+            raise MedzooError("--address is for --executor ray")
+        return LocalExecutor()
+    if name != "ray":
+        raise MedzooError(f"unknown executor {name!r}: one of {', '.join(EXECUTORS)}")
+    try:
+        return RayExecutor(address=address or None, cpus=cpus, gpus=gpus, retries=retries)
+    except ValueError as e:
+        raise MedzooError(str(e)) from None

@@ -89,3 +89,41 @@ def test_committed_leaderboards_match_the_results_store() -> None:
     r = subprocess.run([str(exe), "leaderboard", "--check"], capture_output=True, text=True, cwd=root, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "quick: leaderboards/quick.md and .csv match" in r.stdout
+
+
+def test_help_imports_no_heavy_library() -> None:
+    """Building the parser and printing help imports none of torch, timm, zoo's models, pandas, matplotlib, monai,
+    scikit-learn or scipy (checked in a fresh interpreter, by `sys.modules`)."""
+    code = ("import contextlib, io, sys\n"
+            "from benchmarks.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+            "    main(['--help'])\n"
+            "for command in ('run', 'probe', 'predict'):\n"
+            "    with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+            "        main([command, '--help'])\n"
+            "heavy = {'torch', 'pandas', 'matplotlib', 'monai', 'sklearn', 'scipy', 'timm', 'zoo'}\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_probe_runs_one_features_cell_per_weights_and_leaves_nothing_behind(tmp_path: Path,
+                                                                             medmnist_dir: Path) -> None:
+    env = {"MEDZOO_CHECKPOINT_DIR": str(tmp_path / "ckpt"), "MEDZOO_CACHE_DIR": str(tmp_path / "cache"),
+           "TMPDIR": str(tmp_path / "tmp")}
+    (tmp_path / "tmp").mkdir()
+    r = _medzoo("probe", "resnet18_28", "--dataset", "synthetic_binary", "--size", "28", "--data-dir",
+                str(medmnist_dir), env=env)
+    assert r.returncode == 0, r.stderr
+    assert "synthetic_binary: frozen features + logistic head" in r.stdout
+    assert "resnet18_28.random" in r.stdout and "512" in r.stdout  # no weights: the random row; feature dim
+    assert not list((tmp_path / "tmp").glob("medzoo-*")) and not (tmp_path / "ckpt").exists()  # temp store gone
+    assert not (tmp_path / "cache").exists()
+    r = _medzoo("probe", "resnet18_28", "--dataset", "synthetic_binary", "--size", "28", "--head", "logstic",
+                "--results-dir", str(tmp_path / "kept"), env=env)
+    assert r.returncode == 2 and "Did you mean" in r.stderr and not (tmp_path / "kept").exists()
+    r = _medzoo("probe", "resnet18_28", "--dataset", "synthetic_binary", "--size", "28", "--results-dir",
+                str(tmp_path / "kept"), env=env)
+    assert r.returncode == 0, r.stderr
+    assert len(list((tmp_path / "kept" / "probe").glob("*.json"))) == 1

@@ -11,7 +11,8 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 import zoo
-from benchmarks.probe import probe
+from benchmarks.cli import main
+from benchmarks.results import ResultStore
 from zoo import TransferMode
 
 # one model per kind of contract: timm native, TimmContract (torchvision), CIFAR-stem, SegmentationContract
@@ -125,10 +126,14 @@ def test_random_efficientnet_lite0_does_not_recognise_them() -> None:
     assert 967 not in _top3(model, skimage.data.coffee())
 
 
-def test_imagenet_features_beat_random_features_on_breastmnist_64px(medmnist_dir: Path) -> None:
+def test_imagenet_features_beat_random_features_on_breastmnist_64px(medmnist_dir: Path, tmp_path: Path) -> None:
     """Frozen EfficientNet-Lite0 features (28 px files resized to 64) + standardised logistic regression, fit on
-    train and scored on test: real ImageNet weights beat the same network at random init by >= 0.05 AUC."""
-    pretrained = probe("tf_efficientnet_lite0", "breastmnist", size=64, pretrained=True, data_dir=medmnist_dir)
-    random = probe("tf_efficientnet_lite0", "breastmnist", size=64, pretrained=False, data_dir=medmnist_dir)
-    assert pretrained.model == "tf_efficientnet_lite0.pypi_in1k" and random.model == "tf_efficientnet_lite0.random"
-    assert pretrained.test_auc >= random.test_auc + 0.05, (pretrained, random)
+    train and scored on test (`medzoo probe`: one features cell per weights, through the runner): real ImageNet
+    weights beat the same network at random init by >= 0.05 AUC."""
+    assert main(["probe", "tf_efficientnet_lite0", "--random", "--dataset", "breastmnist", "--size", "64",
+                 "--data-dir", str(medmnist_dir), "--results-dir", str(tmp_path)]) == 0
+    results = {r.cell.model: r for r in ResultStore(tmp_path).results("probe")}
+    assert set(results) == {"tf_efficientnet_lite0.pypi_in1k", "tf_efficientnet_lite0.random"}
+    pretrained, random = results["tf_efficientnet_lite0.pypi_in1k"], results["tf_efficientnet_lite0.random"]
+    assert pretrained.cell.mode == random.cell.mode == "features" and pretrained.data.input_size == 64
+    assert pretrained.test["auc"] >= random.test["auc"] + 0.05, (pretrained.test, random.test)

@@ -1,6 +1,6 @@
 """Results: the schema-2 records (`schema`) and the one store that writes them (`store`)."""
 
 from benchmarks.results.schema import Result, load
-from benchmarks.results.store import RESULTS_DIR, ResultStore, write_bytes, write_text
+from benchmarks.results.store import RESULTS_DIR, ResultStore, atomic_write
 
-__all__ = ["RESULTS_DIR", "Result", "ResultStore", "load", "write_bytes", "write_text"]
+__all__ = ["RESULTS_DIR", "Result", "ResultStore", "atomic_write", "load"]

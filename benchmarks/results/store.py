@@ -152,12 +152,3 @@ def atomic_write(path: Path, data: bytes) -> None:
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
-
-
-def write_text(path: Path, text: str) -> None:
-    """Atomic text write (leaderboard files go through here too)."""
-    atomic_write(path, text.encode())
-
-
-def write_bytes(path: Path, data: bytes) -> None:
-    atomic_write(path, data)

@@ -1,0 +1,62 @@
+"""`medzoo leaderboard`: generate boards from the results store, or `--check` the committed ones."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from benchmarks.cli.console import err, out
+
+if TYPE_CHECKING:
+    from benchmarks.results import ResultStore
+    from benchmarks.suites import Suite
+
+
+def write_board(suite: Suite, store: ResultStore, out_dir: str) -> None:
+    """Write `suite`'s board files into `out_dir` and print its table."""
+    from pathlib import Path
+
+    from benchmarks import boards
+    from benchmarks.results.store import atomic_write
+
+    board = boards.suite_board(store, suite)
+    files = boards.generate(store, suite, board)
+    for name, content in files.items():
+        path = Path(out_dir) / name
+        atomic_write(path, content if isinstance(content, bytes) else content.encode())
+        err.print(f"wrote {path}", highlight=False)
+    out.print(boards.rich_table(store, suite, board))
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from benchmarks import boards
+    from benchmarks.results import ResultStore
+    from benchmarks.suites import SUITES
+    from zoo import MedzooError
+
+    store = ResultStore(args.results_dir)
+    suites = [args.suite] if args.suite else [
+        s.name for s in SUITES if (Path(args.out_dir) / f"{s.name}.md").is_file() or any(store.results(s.name))]
+    if not suites:
+        raise MedzooError(f"no results in {store.root} and no boards in {args.out_dir}: nothing to generate or check")
+    for name in suites:
+        suite = SUITES.get(name)
+        if not args.check:
+            write_board(suite, store, args.out_dir)
+            continue
+        diffs = boards.check(store, suite, args.out_dir)
+        if diffs:
+            raise MedzooError(f"{name}: the committed board differs from what the results store generates "
+                              f"({'; '.join(diffs)}). Run `medzoo leaderboard --suite {name}` and commit the output.")
+        out.print(f"[green]ok[/green] {name}: {args.out_dir}/{name}.md and .csv match the results store")
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    lb = sub.add_parser("leaderboard", help="generate boards from the results store, or --check the committed ones")
+    lb.add_argument("--suite", help="one suite (default: every suite with results)")
+    lb.add_argument("--check", action="store_true", help="exit non-zero if the committed .md/.csv differ")
+    lb.add_argument("--results-dir", default="leaderboards/results", help="results store (default %(default)s)")
+    lb.add_argument("--out-dir", default="leaderboards", help="boards folder (default %(default)s)")
+    lb.set_defaults(func=cmd_leaderboard)

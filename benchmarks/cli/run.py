@@ -1,0 +1,125 @@
+"""`medzoo run`: a suite's missing cells through the runner (`benchmarks.runner`), drawn as progress bars, then
+its board. `draw` renders any run's events (`medzoo probe` uses it too)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from benchmarks.cli.console import err
+
+if TYPE_CHECKING:
+    from benchmarks.results.schema import Result
+    from benchmarks.runner import Event
+
+
+def result_line(result: Result, label: str) -> str:
+    if result.status != "ok":
+        return f"[yellow]{result.status}[/yellow] {label}: {result.reason}"
+    test = {k: v for k, v in result.test.items() if v is not None}
+    headline = next((f"{k} {test[k]:.3f}" for k in ("f1", "dice") if k in test), "")
+    auc = f"test AUC {test['auc']:.3f}" if "auc" in test else "test AUC undefined"
+    return (f"[green]ok[/green] {label}: {auc}" + (f", {headline}" if headline else "")
+            + f" ({result.provenance.duration_s or 0:.0f} s)")
+
+
+def draw(events: Iterator[Event], todo: int) -> list[str]:
+    """Draw the events after `Planned` (`todo` cells to run): a bar over the cells, one per progress kind of the
+    running cell, a line per finished or failed cell. The labels of the failed cells."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+    from benchmarks import runner as r
+
+    failed: list[str] = []
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err) as bars:
+        cells_bar = bars.add_task("cells", total=todo)
+        inner: dict[str, TaskID] = {}
+        for e in events:
+            if isinstance(e, r.Progress):
+                if e.kind not in inner:
+                    inner[e.kind] = bars.add_task(e.kind, total=e.total)
+                bars.update(inner[e.kind], completed=e.completed, total=e.total, description=f"  {e.text}")
+            elif isinstance(e, r.Started):
+                bars.update(cells_bar, description=f"[bold]{e.cell.label}")
+            elif isinstance(e, r.AlreadyDone):
+                bars.advance(cells_bar)
+            elif isinstance(e, r.Waiting):
+                bars.console.print(f"{e.n} cell(s) are being computed by another run on this store: waiting for them "
+                                   f"(and running any it leaves unfinished)", highlight=False)
+            elif isinstance(e, r.Failed | r.Finished):
+                if isinstance(e, r.Failed):
+                    failed.append(e.cell.label)
+                    bars.console.print(f"[red]failed[/red] {e.cell.label}: {e.error} (epoch checkpoint kept: the "
+                                       f"next run resumes it)", highlight=False, soft_wrap=True)
+                else:
+                    bars.console.print(result_line(e.result, e.cell.label), highlight=False, soft_wrap=True)
+                for task in inner.values():
+                    bars.remove_task(task)
+                inner.clear()
+                bars.advance(cells_bar)
+    return failed
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    from benchmarks import runner
+    from benchmarks.cli.leaderboard import write_board
+    from benchmarks.executors import make_executor
+    from benchmarks.results import ResultStore
+    from benchmarks.suites import SUITES
+    from zoo import MedzooError
+
+    suite = SUITES.get(args.suite)
+    executor = make_executor(args.executor, args.address, args.cpus_per_cell, args.gpus_per_cell, args.retries)
+    runner.check_device(args.device, executor, args.gpus_per_cell)
+    cells = runner.select_cells(suite, models=args.models, datasets=args.datasets, modes=args.modes,
+                                sizes=args.sizes, seeds=args.seeds, epochs=args.epochs)
+    store = ResultStore(args.results_dir)
+    events = runner.run(cells, store, executor, force=args.force, save_checkpoints=args.save_checkpoints,
+                        suite=suite, data_dir=args.data_dir, device=args.device,
+                        feature_cache=not args.no_feature_cache)
+    planned = next(events)
+    assert isinstance(planned, runner.Planned)
+    if not planned.todo:
+        err.print(f"{suite.id}: all {planned.total} cells are already in {store.root}", highlight=False)
+        write_board(suite, store, args.out_dir)
+        return
+    err.print(f"{suite.id}: {planned.total} cells, {planned.done} already in {store.root}, {planned.todo} to run"
+              + (f" on Ray ({args.cpus_per_cell:g} CPU, {args.gpus_per_cell:g} GPU per cell)"
+                 if executor.name == "ray" else ""), highlight=False)
+    failed = draw(events, planned.todo)
+    write_board(suite, store, args.out_dir)
+    if failed:
+        raise MedzooError(f"{len(failed)} of {planned.todo} cells failed: {'; '.join(failed)}. The board holds the "
+                          f"rest; `medzoo run` again retries the failed cells")
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    run = sub.add_parser("run", help="run a benchmark suite (resumable) and write its leaderboard")
+    run.add_argument("--suite", default="quick", help="suite name (`medzoo ls suites`; default quick)")
+    run.add_argument("--models", nargs="+", help="only these models (fnmatch on arch or arch.tag)")
+    run.add_argument("--datasets", nargs="+", help="only these datasets")
+    run.add_argument("--modes", nargs="+", metavar="MODE",
+                     help="only these transfer modes: features, linear_probe, finetune, scratch")
+    run.add_argument("--sizes", nargs="+", type=int, help="only cells whose data or input size is one of these")
+    run.add_argument("--seeds", nargs="+", type=int, help="run these seeds instead of the suite's")
+    run.add_argument("--epochs", type=int, help="override the protocol's epochs (recorded; a different cell)")
+    run.add_argument("--data-dir", help="dataset folder (default: $MEDZOO_DATA_DIR, then ~/.medmnist)")
+    run.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    run.add_argument("--force", action="store_true", help="re-run cells that already have a result")
+    run.add_argument("--save-checkpoints", action="store_true",
+                     help="keep the best model of every finetune/scratch cell (outside git; the result JSON "
+                          "references it by path and sha256; `medzoo export` makes a Hub-style folder of it)")
+    run.add_argument("--no-feature-cache", action="store_true",
+                     help="compute frozen-backbone features afresh instead of reading/writing the feature cache")
+    run.add_argument("--executor", choices=["local", "ray"], default="local",
+                     help="local: in this process (default); ray: each cell a Ray task")
+    run.add_argument("--address", help="Ray cluster address HOST:PORT, or auto (default with --executor ray: a "
+                                       "Ray started for this run)")
+    run.add_argument("--cpus-per-cell", type=float, default=1.0, help="Ray: CPUs per cell (and torch threads)")
+    run.add_argument("--gpus-per-cell", type=float, default=0.0, help="Ray: GPUs per cell (use with --device cuda)")
+    run.add_argument("--retries", type=int, default=2, help="Ray: retries of a cell whose worker died (default 2)")
+    run.add_argument("--results-dir", default="leaderboards/results", help="results store (default %(default)s)")
+    run.add_argument("--out-dir", default="leaderboards", help="where boards are written (default %(default)s)")
+    run.set_defaults(func=cmd_run)

@@ -1,0 +1,55 @@
+"""`medzoo speed`: measure medzoo against the reference pipelines and write docs/performance.md."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.table import Table
+
+from benchmarks.cli.console import err, out
+
+
+def cmd_speed(args: argparse.Namespace) -> None:
+    import time
+    from pathlib import Path
+
+    from benchmarks import speed
+    from benchmarks.results.store import atomic_write
+
+    t0 = time.perf_counter()
+    info = speed.machine()
+    rows: list[speed.Row] = []
+    with err.status("") as status:
+        status.update("machine peak: fp32 matmul")
+        peak = speed.peak_gflops()
+        rows.append(speed.Row("peak", "fp32 matmul 2048x2048", f"{peak:.1f} GFLOP/s", "best of 5",
+                              {"gflops": peak}))
+        for size in (64, 224):
+            for name in speed.FEATURE_MODELS:
+                status.update(f"feature extraction: {name} @ {size} px")
+                rows.append(speed.feature_throughput(name, size, peak, batch=64 if size == 64 else 16))
+        status.update("linear probe: medzoo cell vs frozen backbone every epoch (BreastMNIST, EfficientNet-Lite0)")
+        rows += speed.linear_probe(args.data_dir)
+        status.update("fine-tune step: medzoo path vs medmnist DataLoader (PneumoniaMNIST, resnet18_28)")
+        rows += speed.finetune_path(args.data_dir)
+        if not args.skip_quick:
+            status.update("quick suite: empty vs warm feature cache (~8 min)")
+            rows += speed.quick_cold_warm(args.data_dir)
+    table = Table(title=f"medzoo speed — {info['cpu']}, {info['torch_threads']} threads, "
+                        f"load {info['load_average_at_start']}")
+    for col in ("section", "what", "result", "detail"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(r.section, r.what, r.value, r.detail)
+    out.print(table)
+    path = Path(args.out)
+    atomic_write(path, speed.report_markdown(rows, info, time.perf_counter() - t0).encode())
+    err.print(f"wrote {path}", highlight=False)
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    sp = sub.add_parser("speed", help="measure medzoo against the reference pipelines; writes docs/performance.md")
+    sp.add_argument("--data-dir", help="MedMNIST folder (default: $MEDZOO_DATA_DIR, then ~/.medmnist)")
+    sp.add_argument("--out", default="docs/performance.md", help="report file (default %(default)s)")
+    sp.add_argument("--skip-quick", action="store_true", help="skip the quick suite cold/warm cache run (~8 min)")
+    sp.set_defaults(func=cmd_speed)
