@@ -1,5 +1,5 @@
 """The segmentation board: results store → pandas → `<suite>.md`, `.csv`, `.png` (a pure function of the store,
-like the classification board; `benchmarks.leaderboard` hands segmentation suites to this module).
+like the classification board; the `segmentation` entry of `benchmarks.boards.BOARDS`).
 
 Rows are configurations, seeds aggregated as mean ± std, ordered by the dataset's headline metric (vessels: F1
 inside the FOV; membranes: Dice). Beside them: the human baseline (second observer against the first, computed by

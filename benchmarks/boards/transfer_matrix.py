@@ -2,7 +2,7 @@
 `imagenet`, or a medical source dataset), columns = target dataset; each cell is the target's test AUC (mean ± std
 over seeds) and its difference from training the target from scratch, with a paired-bootstrap 95% CI.
 
-Pure functions of the results store, like `leaderboard` (which dispatches here for suites made of TransferGrids).
+Pure functions of the results store, like every board (the `transfer-matrix` entry of `benchmarks.boards.BOARDS`).
 """
 
 from __future__ import annotations
