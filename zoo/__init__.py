@@ -8,37 +8,15 @@
 
 from zoo._export import load_pretrained, save_pretrained
 from zoo._factory import SCRATCH_PREPROCESS, create_model, get_spec, list_models, preprocess_of, resolve
-from zoo._inference import (
-                            SEGMENTATION_META,
-                            image_to_tensor,
-                            load_trained,
-                            save_trained,
-                            sliding_window,
-                            trained_bytes,
-                            trained_meta,
-)
+from zoo._inference import (SEGMENTATION_META, image_to_tensor, load_trained, save_trained, sliding_window,
+                            trained_bytes, trained_meta)
 from zoo._registry import Registry, register_model
 from zoo._specs import ModelSpec, Preprocess, Task, WeightsSpec
-from zoo._transfer import (
-                            HEADS,
-                            TransferMode,
-                            extract_features,
-                            fit_head,
-                            make_head,
-                            param_groups,
-                            prepare,
-                            preprocess_images,
-                            train_mode,
-)
+from zoo._transfer import (HEADS, TransferMode, extract_features, fit_head, make_head, param_groups, prepare,
+                           preprocess_images, train_mode)
 from zoo._weights import fetch, offline, unreachable, verify_sha256
-from zoo.errors import (
-                            HashMismatchError,
-                            InputShapeError,
-                            MedzooError,
-                            UnknownNameError,
-                            WeightsMismatchError,
-                            WeightsUnavailableError,
-)
+from zoo.errors import (HashMismatchError, InputShapeError, MedzooError, UnknownNameError, WeightsMismatchError,
+                        WeightsUnavailableError)
 
 __all__ = [
     "HEADS", "SCRATCH_PREPROCESS", "SEGMENTATION_META", "HashMismatchError", "InputShapeError", "MedzooError",

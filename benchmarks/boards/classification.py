@@ -60,6 +60,7 @@ def _protocol_label(cell: CellRecord) -> str:
 def results_frame(store: ResultStore, suite: Suite) -> tuple[pd.DataFrame, list[Result]]:
     """One row per `ok` result of the suite's current version; and the skipped/failed ones."""
     ok, other = ok_results(store, suite)
+    extra = _extra()
     rows = []
     for r in ok:
         assert r.data is not None and r.metrics is not None and r.model is not None  # ok results carry them
@@ -67,7 +68,7 @@ def results_frame(store: ResultStore, suite: Suite) -> tuple[pd.DataFrame, list[
             "config": _config_id(r), "dataset": r.cell.dataset, "model": r.cell.arch, "weights": r.cell.tag,
             "mode": r.cell.mode, "data_size": r.cell.data_size, "policy": r.data.policy,
             "input_size": r.data.input_size, "protocol": _protocol_label(r.cell), "seed": r.cell.seed,
-            "auc": r.test["auc"], "acc": r.test["acc"], **{m.name: r.test.get(m.name) for m in _extra()},
+            "auc": r.test["auc"], "acc": r.test["acc"], **{m.name: r.test.get(m.name) for m in extra},
             "auc_ci_low": r.metrics.ci["auc"][0], "auc_ci_high": r.metrics.ci["auc"][1],
             "params_m": r.model.num_params / 1e6, "result": r})
     return pd.DataFrame(rows), other
@@ -126,12 +127,12 @@ def _fmt(x: float | None, digits: int = 3) -> str:
 
 
 def _dataset_section(name: str, rows: pd.DataFrame, rep: pd.DataFrame, n_test: int | None) -> list[str]:
-    ds = DATASETS.get(name)
+    ds, extra = DATASETS.get(name), _extra()
     lines = [f"## {name}", "", f"{ds.description} — task: {ds.task.value}"
              + (f"; test images: {n_test}" if n_test else "") + ".", "",
              "| rank | model | weights | mode | input (data → policy) | protocol | seeds | test AUC | 95% CI | "
-             "test ACC | " + "".join(f"{m.column} | " for m in _extra()) + "params | notes |",
-             "|---:|---|---|---|---|---|---:|---|---|---|" + "---:|" * len(_extra()) + "---:|---|"]
+             "test ACC | " + "".join(f"{m.column} | " for m in extra) + "params | notes |",
+             "|---:|---|---|---|---|---|---:|---|---|---|" + "---:|" * len(extra) + "---:|---|"]
     for r in rows.itertuples():
         weights = "random init (no pretraining)" if r.weights == "random" else r.weights
         seeds_sd = f" ± {r.auc_std:.3f}" if r.seeds > 1 else ""
@@ -139,7 +140,7 @@ def _dataset_section(name: str, rows: pd.DataFrame, rep: pd.DataFrame, n_test: i
         lines.append(f"| {r.rank} | {r.model} | {weights} | {r.mode} | {r.input_size} px ({r.data_size} → {r.policy})"
                      f" | {r.protocol} | {r.seeds} | {r.auc_mean:.3f}{seeds_sd} | [{r.auc_ci_low:.3f}, "
                      f"{r.auc_ci_high:.3f}] | {r.acc_mean:.3f}{acc_sd} | "
-                     + "".join(f"{_fmt(getattr(r, m.name))} | " for m in _extra())
+                     + "".join(f"{_fmt(getattr(r, m.name))} | " for m in extra)
                      + f"{r.params_m:.1f}M | {r.notes} |")
     if not rep.empty:
         lines += ["", "Reported (paper), not re-run — MedMNIST v2 (Yang et al., Sci. Data 2023):", "",

@@ -13,7 +13,7 @@ from benchmarks.cells.classification import run_classification_cell
 from benchmarks.cells.feature_cache import FeatureCache
 from benchmarks.cells.segmentation import run_segmentation_cell
 from benchmarks.cells.train import Report, quiet
-from benchmarks.data import DATASETS, Task
+from benchmarks.data import DATASETS
 from benchmarks.results import ResultStore
 from benchmarks.results.schema import Result
 from benchmarks.suites import Cell
@@ -29,8 +29,8 @@ CELL_KINDS: dict[str, CellRunner] = {"classification": run_classification_cell, 
 
 
 def kind_of(cell: Cell) -> str:
-    """The cell kind, from its dataset's task (a segmentation dataset needs the segmentation cell)."""
-    return "segmentation" if DATASETS.get(cell.dataset).task is Task.SEGMENTATION else "classification"
+    """The cell kind: the kind of its dataset's task (classification or segmentation)."""
+    return DATASETS.get(cell.dataset).task.kind.value
 
 
 def run_cell(cell: Cell, data_dir: Path | str | None = None, device: str = "cpu", store: ResultStore | None = None,
