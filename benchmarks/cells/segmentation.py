@@ -33,7 +33,6 @@ from benchmarks.cells.train import (
     Loop,
     Report,
     apply_flips,
-    autocast,
     draw_flips,
     quiet,
     seed_everything,
@@ -194,7 +193,7 @@ def predict_images(net: nn.Module, images: Images, p: SegProtocol, device: torch
                    report: Report = quiet, what: str = "") -> list[np.ndarray]:
     out = []
     for i, x in enumerate(images.x):
-        out.append(zoo.sliding_window(net, x, p.patch_size, p.overlap, p.batch_size, device).numpy())
+        out.append(zoo.sliding_window(net, x, p.patch_size, p.overlap, p.batch_size, device, p.precision).numpy())
         report("images", i + 1, len(images.x), f"sliding window: {what}")
     return out
 
@@ -219,9 +218,12 @@ def segmentation_loop(train_imgs: Images, val_imgs: Images, val_samples: list[Se
     def validate(net: nn.Module, epoch: int) -> dict[str, float]:
         was = net.training
         net.eval()
-        with autocast(device):
-            logits = torch.cat([net(xv[i:i + p.batch_size].to(device)).float().cpu()
-                                for i in range(0, len(xv), p.batch_size)])
+        outs = []
+        for i in range(0, len(xv), p.batch_size):
+            with zoo.autocast(net, device, p.precision):
+                z = net(xv[i:i + p.batch_size].to(device))
+            outs.append(z.float().cpu())
+        logits = torch.cat(outs)
         net.train(was)
         val = {"val_loss": float(loss_fn(logits, yv)), "val_dice": dice((logits.sigmoid() >= THRESHOLD).numpy(), yv.bool().numpy())}
         if epoch % p.val_full_every == 0:
@@ -243,7 +245,7 @@ def run_segmentation_cell(cell: Cell, data_dir: Path | str | None = None, device
     whatever `keep_model` says (it is what `medzoo predict` reads). `cache` and `keep_model` are in the signature
     every cell kind shares; a segmentation cell trains the whole network, so it has no frozen features to cache."""
     dev = torch.device(device)
-    prov = provenance(dev)
+    prov = provenance(dev, cell.protocol.precision)
     t0 = time.perf_counter()
     ds = DATASETS.get(cell.dataset)
     p = cell.protocol

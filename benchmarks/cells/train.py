@@ -7,7 +7,6 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,12 +51,6 @@ def apply_flips(t: torch.Tensor, draw: tuple[int, int, int], dims: tuple[int, in
 def augment(images: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """Random flips and 90-degree rotations of a uint8 `(B, H, W[, C])` batch (one draw per batch)."""
     return apply_flips(images, draw_flips(gen))
-
-
-def autocast(device: torch.device) -> AbstractContextManager[object]:
-    """bf16 autocast on CUDA (losses and scores are computed in fp32 from `.float()` logits); fp32 on the CPU,
-    where bf16 convolutions are slower on AVX2 machines."""
-    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
 
 
 def index_batches(n: int, size: int, order: torch.Tensor | None = None) -> Iterator[torch.Tensor]:
@@ -116,8 +109,8 @@ def train(
 ) -> TrainOutcome:
     """Train `net` (a timm-contract model, or a bare head on cached features when `images` is False) on `loop`.
 
-    Best-on-validation selection by `protocol.monitor` (`val_loss` is minimised, the rest maximised); optional early
-    stopping and time budget; a checkpoint (model, optimiser, scheduler, RNG state, best weights, history) after
+    Best-on-validation selection by `protocol.monitor` (`val_loss` is minimised, the rest maximised); forward passes
+    in `protocol.precision` (the loss in fp32); optional early stopping and time budget; a checkpoint (model, optimiser, scheduler, RNG state, best weights, history) after
     every epoch, restored first when one exists.
     """
     p = protocol
@@ -151,8 +144,9 @@ def train(
             zoo.train_mode(net, mode)
         total_loss, seen = 0.0, 0
         for b, (xb, yb) in enumerate(loop.batches(gen)):
-            with autocast(device):
-                loss = loop.loss_fn(net(xb), yb)
+            with zoo.autocast(net, device, p.precision if images else "fp32"):  # a bare head on features: fp32
+                out = net(xb)
+            loss = loop.loss_fn(out, yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -74,7 +74,8 @@ def cmd_run(args: argparse.Namespace) -> None:
     executor = make_executor(args.executor, args.address, args.cpus_per_cell, args.gpus_per_cell, args.retries)
     runner.check_device(args.device, executor, args.gpus_per_cell)
     cells = runner.select_cells(suite, models=args.models, datasets=args.datasets, modes=args.modes,
-                                sizes=args.sizes, seeds=args.seeds, epochs=args.epochs)
+                                sizes=args.sizes, seeds=args.seeds, epochs=args.epochs,
+                                precision=args.precision)
     store = ResultStore(args.results_dir)
     events = runner.run(cells, store, executor, force=args.force, save_checkpoints=args.save_checkpoints,
                         suite=suite, data_dir=args.data_dir, device=args.device,
@@ -105,6 +106,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     run.add_argument("--sizes", nargs="+", type=int, help="only cells whose data or input size is one of these")
     run.add_argument("--seeds", nargs="+", type=int, help="run these seeds instead of the suite's")
     run.add_argument("--epochs", type=int, help="override the protocol's epochs (recorded; a different cell)")
+    run.add_argument("--precision", choices=["fp32", "bf16"],
+                     help="override the protocol's precision: bf16 (fast on CPUs with AMX/AVX512-BF16 and on GPUs) or "
+                          "fp32 (recorded; a different cell)")
     run.add_argument("--data-dir", help="dataset folder (default: $MEDZOO_DATA_DIR, then ~/.medmnist)")
     run.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     run.add_argument("--force", action="store_true", help="re-run cells that already have a result")

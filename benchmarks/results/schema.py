@@ -58,6 +58,7 @@ class ProtocolRecord(_Record):
     backbone_lr_scale: Number
     head: str
     time_budget_s: Number | None
+    precision: Literal["fp32", "bf16"] = "fp32"  # absent in results written before precision was a protocol field
     train_subset: int | None = None
     patch_size: int | None = None
     patches_per_epoch: int | None = None
@@ -169,6 +170,15 @@ class GitRecord(_Record):
     paths: list[str] = []
 
 
+class Bf16Record(_Record):
+    """The device's bf16 units (`zoo.bf16_support`): a bf16 cell on a device without them ran emulated (slowly)."""
+
+    device: str
+    units: list[str]
+    source: str
+    native: bool
+
+
 class Provenance(_Record):
     git: GitRecord
     packages: dict[str, str]  # every distribution the process had imported when the cell ended, with its version
@@ -179,6 +189,7 @@ class Provenance(_Record):
     cpu_isa: list[str] | None = None  # the vector/matrix extensions torch and /proc/cpuinfo report
     gpu: str | None = None
     autocast: str | None = None  # the autocast dtype, None for fp32
+    bf16: Bf16Record | None = None  # what bf16 hardware the device has (absent in older results)
     torch_threads: int
     deterministic: dict[str, bool]
     load_average_at_start: list[float]
