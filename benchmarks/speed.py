@@ -1,14 +1,18 @@
-"""The speed benchmark (`medzoo speed`): ratios and fractions of the machine's own peak, measured in one run, so
+"""The speed benchmark (`medzoo speed`): ratios and fractions of the machine's own peaks, measured in one run, so
 they mean something on a noisy or shared machine. Pure: returns rows; the CLI prints them and writes the report.
 
-1. peak — fp32 matmul GFLOP/s (best of several), the yardstick for the rest;
-2. feature extraction — images/s of frozen backbones and the fraction of peak they reach (model FLOPs counted by
-   `torch.utils.flop_counter`, 2 per multiply-add);
-3. linear probe — medzoo's cell (features once, head on cached features) against the MedMNIST+ way (frozen backbone
-   forwarded on train and validation every epoch), same epochs, seed and head init: wall time, ratio, test AUC;
-4. fine-tune data path — images/s of a training step fed by medzoo's batched uint8 → float path against the
+1. machine — the CPU's vector/matrix extensions and bf16 units; fp32 and bf16 matmul GFLOP/s (best of several), the
+   yardsticks for the rest (on a CPU with AMX or AVX512-BF16 the bf16 peak is several times the fp32 one);
+2. feature extraction — images/s of frozen backbones in fp32 and bf16, the ratio, and the fraction of the bf16 peak
+   (model FLOPs counted by `torch.utils.flop_counter`, 2 per multiply-add);
+3. training step — images/s of a full step (forward, backward, Adam) of the 28 px ResNet-18 and the plain U-Net in
+   fp32 and bf16, and whether `torch.compile` pays for its compile time on a cell's worth of steps;
+4. linear probe — medzoo's cell (features once, head on cached features; cold and with a warm feature cache) against
+   the MedMNIST+ way (frozen backbone forwarded on train and validation every epoch), same epochs, seed, precision
+   and head init: wall time, ratio, test AUC;
+5. fine-tune data path — images/s of a training step fed by medzoo's batched uint8 → float path against the
    MedMNIST experiments' pipeline (the `medmnist` Dataset, per-sample ToTensor + Normalize, a DataLoader);
-5. optionally the `quick` suite with an empty and a warm feature cache.
+6. optionally the `quick` suite with an empty and a warm feature cache.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from benchmarks.cells import run_cell
 from benchmarks.cells.classification import classification_loop, fresh_head, predict
 from benchmarks.cells.feature_cache import FeatureCache
 from benchmarks.cells.prep import Resolution, SplitData, to_input
-from benchmarks.cells.provenance import cpu_name
+from benchmarks.cells.provenance import cpu_isa, cpu_name
 from benchmarks.cells.train import seed_everything, train, training_record
 from benchmarks.data import DATASETS, Split
 from benchmarks.results.schema import probabilities
@@ -39,7 +43,9 @@ from zoo import TransferMode
 
 FEATURE_MODELS = ("resnet18", "resnet50", "vgg16", "inception_v3", "legacy_xception")
 PROBE = Protocol(epochs=30, batch_size=128, optimizer="adamw", lr=1e-3, weight_decay=1e-4, schedule="cosine",
-                 monitor="val_loss", patience=None)
+                 monitor="val_loss", patience=None, precision="bf16")
+PRECISIONS = ("fp32", "bf16")
+CELL_STEPS = 500  # training steps of a medmnist-v2 BreastMNIST cell (100 epochs x 5 batches): compile must pay here
 
 
 @dataclass
@@ -61,9 +67,22 @@ def _times(fn: Callable[[], object], repeats: int) -> list[float]:
     return out
 
 
-def peak_gflops(n: int = 2048, repeats: int = 5) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def peak_gflops(n: int = 2048, repeats: int = 5, precision: str = "fp32") -> float:
+    """Matmul GFLOP/s of `n` x `n` operands in `precision` (bf16 operands: what the bf16 units multiply)."""
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     return 2 * n**3 / min(_times(lambda: a @ b, repeats)) / 1e9
+
+
+def machine_rows(repeats: int = 5) -> tuple[list[Row], dict[str, float]]:
+    """The ISA and bf16 units, and the fp32 and bf16 matmul peaks (returned as {precision: GFLOP/s} too)."""
+    support = zoo.bf16_support("cpu")
+    peaks = {p: peak_gflops(repeats=repeats, precision=p) for p in PRECISIONS}
+    units = ", ".join(support.units) or "none (bf16 is emulated: slower than fp32)"
+    return [Row("machine", "ISA", " ".join(cpu_isa()), f"bf16 units: {units} (from {support.source})"),
+            Row("machine", "matmul peak 2048x2048", f"fp32 {peaks['fp32']:.0f} · bf16 {peaks['bf16']:.0f} GFLOP/s",
+                f"bf16 / fp32 {peaks['bf16'] / peaks['fp32']:.1f}x; best of {repeats}",
+                {"fp32_gflops": peaks["fp32"], "bf16_gflops": peaks["bf16"]})], peaks
 
 
 def feature_flops(net: torch.nn.Module, x: torch.Tensor) -> int:
@@ -72,33 +91,116 @@ def feature_flops(net: torch.nn.Module, x: torch.Tensor) -> int:
     return counter.get_total_flops()
 
 
-def feature_throughput(name: str, size: int, peak: float, batch: int, repeats: int = 3) -> Row:
+def _both(section: str, what: str, per_s: dict[str, list[float]], n: int, flops: float, peaks: dict[str, float],
+          detail: str) -> Row:
+    """One row: images/s in fp32 and bf16 (best of the repeats), their ratio, the fraction of the bf16 peak."""
+    best = {p: n / min(ts) for p, ts in per_s.items()}
+    med = {p: n / statistics.median(ts) for p, ts in per_s.items()}
+    ratio, frac = best["bf16"] / best["fp32"], flops * best["bf16"] / (peaks["bf16"] * 1e9)
+    return Row(section, what, f"fp32 {best['fp32']:.1f} · bf16 {best['bf16']:.1f} img/s: {ratio:.2f}x",
+               f"bf16 at {frac:.0%} of the bf16 peak (fp32 at {flops * best['fp32'] / (peaks['fp32'] * 1e9):.0%} of "
+               f"the fp32 peak); median fp32 {med['fp32']:.1f} · bf16 {med['bf16']:.1f}; {detail}",
+               {"fp32_images_per_s": best["fp32"], "bf16_images_per_s": best["bf16"], "ratio": ratio,
+                "fraction_of_bf16_peak": frac, "gflop": flops / 1e9})
+
+
+def feature_throughput(name: str, size: int, peaks: dict[str, float], batch: int, repeats: int = 3) -> Row:
     spec = zoo.get_spec(name)
     size_run = max(size, spec.min_size)
     net = zoo.create_model(name, num_classes=2).eval().to(memory_format=torch.channels_last)
     x = torch.randn(batch, 3, size_run, size_run).contiguous(memory_format=torch.channels_last)
     flops = feature_flops(net, x[:1])
 
-    def run() -> None:
-        with torch.inference_mode():
-            net.forward_head(net.forward_features(x), pre_logits=True)
+    def run(precision: str) -> Callable[[], None]:
+        def go() -> None:
+            with torch.inference_mode(), zoo.autocast(net, "cpu", precision):
+                net.forward_head(net.forward_features(x), pre_logits=True)
+        return go
 
-    ts = _times(run, repeats)
-    best, med = batch / min(ts), batch / statistics.median(ts)
-    frac = flops * best / (peak * 1e9)
-    return Row("feature extraction", f"{name} @ {size_run} px", f"{best:.1f} img/s ({frac:.0%} of peak)",
-               f"median {med:.1f} img/s; {flops / 1e9:.2f} GFLOP/img; batch {batch}",
-               {"images_per_s": best, "median_images_per_s": med, "fraction_of_peak": frac, "gflop": flops / 1e9})
+    per_s = {p: _times(run(p), repeats) for p in PRECISIONS}
+    return _both("feature extraction", f"{name} @ {size_run} px", per_s, batch, flops, peaks,
+                 f"{flops / 1e9:.2f} GFLOP/img; batch {batch}")
+
+
+def _step(name: str, x: torch.Tensor, loss_fn: Callable[[torch.Tensor], torch.Tensor], precision: str,
+          compiled: bool = False) -> tuple[Callable[[], None], torch.nn.Module]:
+    torch.manual_seed(0)
+    net = zoo.create_model(name, num_classes=2 if x.shape[-1] == 28 else 1, in_chans=x.shape[1])
+    net = net.train().to(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    forward = torch.compile(net) if compiled else net
+
+    def step() -> None:
+        with zoo.autocast(net, "cpu", precision):
+            out = forward(x)
+        loss = loss_fn(out.float())
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return step, net
+
+
+def train_step(name: str, size: int, batch: int, peaks: dict[str, float], repeats: int = 5) -> Row:
+    """Images/s of one training step (forward, loss, backward, Adam) in fp32 and bf16 (FLOPs counted once)."""
+    channels = 1 if size == 28 else 3
+    x = torch.randn(batch, channels, size, size).contiguous(memory_format=torch.channels_last)
+    target = torch.randint(0, 2, (batch,)) if size == 28 else (torch.rand(batch, 1, size, size) > 0.9).float()
+
+    def loss_fn(z: torch.Tensor) -> torch.Tensor:
+        if size == 28:
+            return torch.nn.functional.cross_entropy(z, target)
+        return torch.nn.functional.binary_cross_entropy_with_logits(z, target)
+
+    steps = {p: _step(name, x, loss_fn, p)[0] for p in PRECISIONS}
+    with FlopCounterMode(display=False) as counter:
+        steps["fp32"]()
+    per_s = {p: _times(steps[p], repeats) for p in PRECISIONS}
+    return _both("training step", f"{name} @ {size} px, batch {batch}", per_s, batch,
+                 counter.get_total_flops() / batch, peaks, "forward + backward + Adam, channels_last")
+
+
+def compile_step(name: str = "resnet18_28", batch: int = 128, repeats: int = 10) -> Row:
+    """`torch.compile` on the bf16 training step: compile time, step time eager vs compiled, and the projected time
+    of a cell's `CELL_STEPS` steps including the compile (adopted only at >= 1.2x)."""
+    x = torch.randn(batch, 1, 28, 28).contiguous(memory_format=torch.channels_last)
+    target = torch.randint(0, 2, (batch,))
+
+    def loss_fn(z: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.cross_entropy(z, target)
+
+    eager = _step(name, x, loss_fn, "bf16")[0]
+    t_eager = min(_times(eager, repeats))
+    compiled = _step(name, x, loss_fn, "bf16", compiled=True)[0]
+    try:
+        t = time.perf_counter()
+        compiled()
+        compiled()  # the second call may recompile (autograd, optimiser state)
+        t_compile = time.perf_counter() - t
+        t_compiled = min(_times(compiled, repeats))
+    except Exception as e:  # noqa: BLE001 -- any compiler failure is a finding to report, not a crash
+        return Row("training step", f"torch.compile {name} bf16", "failed", f"{type(e).__name__}: {e}"[:200])
+    cell_eager, cell_compiled = CELL_STEPS * t_eager, t_compile + CELL_STEPS * t_compiled
+    gain = cell_eager / cell_compiled
+    return Row("training step", f"torch.compile {name} @ 28 px bf16, batch {batch}",
+               f"{t_eager / t_compiled:.2f}x per step; {gain:.2f}x on a {CELL_STEPS}-step cell",
+               f"compile {t_compile:.0f} s; step eager {t_eager * 1e3:.0f} ms, compiled {t_compiled * 1e3:.0f} ms; "
+               f"{'adopted' if gain >= 1.2 else 'not adopted (< 1.2x with the compile time): cells run eager'}",
+               {"step_ratio": t_eager / t_compiled, "cell_ratio": gain, "compile_s": t_compile})
 
 
 def linear_probe(data_dir: Path | str | None, seed: int = 0) -> list[Row]:
-    """medzoo's linear-probe cell against forwarding the frozen backbone every epoch; same epochs, seed, head init."""
+    """medzoo's linear-probe cell, cold (an empty feature cache) and warm (the features a previous cell cached),
+    against forwarding the frozen backbone every epoch; same epochs, seed, precision (bf16) and head init."""
     cell = Cell(suite="speed", version="1", model="tf_efficientnet_lite0.pypi_in1k", dataset="breastmnist",
                 data_size=28, policy=Policy.RESIZE_BICUBIC, input_size=64, mode=TransferMode.LINEAR_PROBE, seed=seed,
                 protocol=PROBE)
-    t = time.perf_counter()
-    ours = run_cell(cell, data_dir=data_dir, cache=None)  # cold: the features are computed inside the timing
-    t_ours = time.perf_counter() - t
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = FeatureCache(Path(tmp) / "features")
+        runs = []
+        for _ in range(2):  # cold: the features are computed inside the timing; warm: read from the cache
+            t = time.perf_counter()
+            runs.append((run_cell(cell, data_dir=data_dir, cache=cache), time.perf_counter() - t))
+    (ours, t_cold), (warm, t_warm) = runs
 
     t = time.perf_counter()
     ds = DATASETS.get("breastmnist")
@@ -116,21 +218,25 @@ def linear_probe(data_dir: Path | str | None, seed: int = 0) -> list[Row]:
     dev = torch.device("cpu")
     loop = classification_loop(data[Split.TRAIN], data[Split.VAL], transform, ds.task, PROBE, dev)
     out = train(net.to(memory_format=torch.channels_last), TransferMode.LINEAR_PROBE, loop, PROBE, seed, dev)
-    logits, _ = predict(out.net, data[Split.TEST], transform, ds.task, PROBE.batch_size, dev)
+    logits, _ = predict(out.net, data[Split.TEST], transform, ds.task, PROBE.batch_size, dev, PROBE.precision)
     ref_auc = metrics.evaluate(data[Split.TEST].y, probabilities(logits, ds.task.value), ds.task)["auc"]
     t_ref = time.perf_counter() - t
     epochs = PROBE.epochs
     assert ours.training is not None and training_record(out)["epochs_run"] == epochs == ours.training.epochs_run
-    auc = ours.test["auc"]
-    assert auc is not None
-    d_auc = auc - ref_auc
-    return [Row("linear probe", "medzoo cell (features once + head)", f"{t_ours:.1f} s",
-                f"{epochs} epochs; test AUC {auc:.4f}", {"seconds": t_ours, "auc": auc}),
+    auc, auc_warm = ours.test["auc"], warm.test["auc"]
+    assert auc is not None and auc_warm is not None
+    d_auc = auc_warm - ref_auc
+    return [Row("linear probe", "medzoo cell, empty feature cache (features once + head)", f"{t_cold:.1f} s",
+                f"{epochs} epochs, bf16; test AUC {auc:.4f}", {"seconds": t_cold, "auc": auc}),
+            Row("linear probe", "medzoo cell, warm feature cache (head only)", f"{t_warm:.1f} s",
+                f"{epochs} epochs; test AUC {auc_warm:.4f}", {"seconds": t_warm, "auc": auc_warm}),
             Row("linear probe", "frozen backbone forwarded every epoch", f"{t_ref:.1f} s",
-                f"{epochs} epochs; test AUC {ref_auc:.4f}", {"seconds": t_ref, "auc": ref_auc}),
-            Row("linear probe", "ratio (reference / medzoo)", f"{t_ref / t_ours:.1f}x",
-                f"ΔAUC (medzoo − reference) {d_auc:+.4f}; medzoo standardises the cached features, the reference "
-                f"trains on raw features", {"ratio": t_ref / t_ours, "delta_auc": d_auc})]
+                f"{epochs} epochs, bf16; test AUC {ref_auc:.4f}", {"seconds": t_ref, "auc": ref_auc}),
+            Row("linear probe", "ratio (reference / medzoo)",
+                f"cold {t_ref / t_cold:.1f}x · warm {t_ref / t_warm:.1f}x",
+                f"ΔAUC (warm medzoo − reference) {d_auc:+.4f}; medzoo standardises the cached features, the "
+                f"reference trains on raw features", {"ratio_cold": t_ref / t_cold, "ratio_warm": t_ref / t_warm,
+                                                      "delta_auc": d_auc})]
 
 
 def finetune_path(data_dir: Path | str | None, batches: int = 5, repeats: int = 3) -> list[Row]:
@@ -221,8 +327,9 @@ def report_markdown(rows: list[Row], info: dict[str, str], seconds: float) -> st
     lines = ["# Performance", "", "<!-- written by `medzoo speed`; numbers from one run on the machine below -->", "",
              "| machine | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in info.items()] + [
              f"| benchmark wall time | {seconds / 60:.1f} min |", "",
-             "Each row is a ratio or a fraction of the machine's own matmul peak, measured in the same run, so it "
-             "carries over to other machines better than raw times do. Min (best) and median over repeats.", "",
+             "Each row is a ratio or a fraction of the machine's own matmul peaks (fp32 and bf16), measured in the same "
+             "run, so it carries over to other machines better than raw times do. Min (best) and median over repeats. "
+             "bf16 rows run under `zoo.autocast` (the classifier in fp32), as bf16 cells do.", "",
              "| section | what | result | detail |", "|---|---|---|---|"]
     lines += [f"| {r.section} | {r.what} | {r.value} | {r.detail} |" for r in rows]
     return "\n".join(lines) + "\n"

@@ -70,7 +70,7 @@ def test_pull_verifies_the_packaged_weights() -> None:
 
 def test_ls_suites_and_datasets_hide_test_only_sets() -> None:
     r = _medzoo("ls", "suites")
-    assert r.returncode == 0 and all(s in r.stdout for s in ("quick@1", "medmnist-v2@1", "transfer@1"))
+    assert r.returncode == 0 and all(s in r.stdout for s in ("quick@2", "medmnist-v2@2", "transfer@1"))
     r = _medzoo("ls", "datasets")
     assert r.returncode == 0 and "synthetic" not in r.stdout
 
@@ -79,7 +79,7 @@ def test_run_with_an_unknown_suite_or_empty_filter_is_one_clear_error() -> None:
     r = _medzoo("run", "--suite", "quik")
     assert r.returncode == 2 and "Did you mean: quick" in r.stderr and "Traceback" not in r.stderr
     r = _medzoo("run", "--suite", "quick", "--datasets", "nosuchmnist")
-    assert r.returncode == 2 and "no cell of quick@1 matches" in r.stderr
+    assert r.returncode == 2 and "no cell of quick@2 matches" in r.stderr
 
 
 def test_committed_leaderboards_match_the_results_store() -> None:

@@ -77,7 +77,7 @@ def test_the_parts_of_benchmarks_import_each_other_without_a_cycle() -> None:
     assert not cycles, f"import cycles among the parts of benchmarks: {cycles[0]}"
 
 
-ZOO_WHITE_BOX = {"test_weights.py", "test_zoo_imports.py"}
+ZOO_WHITE_BOX = {"test_weights.py", "test_zoo_imports.py", "test_precision.py"}  # they test private parts
 
 
 @pytest.mark.parametrize("top", ["benchmarks", "scripts", "tests"])

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import medmnist
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 from torchvision import transforms
 
 import zoo
 from benchmarks.cells.prep import Resolution, to_input
 from benchmarks.data import DATASETS, Split
-from benchmarks.speed import Row, feature_flops, feature_throughput, peak_gflops, report_markdown
+from benchmarks.speed import Row, feature_flops, feature_throughput, peak_gflops, report_markdown, train_step
 from benchmarks.suites import Policy
 
 
@@ -31,11 +32,18 @@ def test_fast_path_equals_the_medmnist_pipeline(medmnist_dir: Path) -> None:
 
 
 def test_speed_parts_measure_something() -> None:
-    assert peak_gflops(n=256, repeats=1) > 0
+    assert peak_gflops(n=256, repeats=1) > 0 and peak_gflops(n=256, repeats=1, precision="bf16") > 0
     net = zoo.create_model("resnet18", num_classes=2).eval()
     flops = feature_flops(net, torch.randn(1, 3, 64, 64))
     assert 0.25e9 < flops < 0.35e9  # ResNet-18: 1.82 GMAC at 224 px, x (64/224)^2 = 0.15 GMAC = 0.3 GFLOP
-    row = feature_throughput("resnet18", 32, peak=1000.0, batch=2, repeats=1)
-    assert row.numbers["images_per_s"] > 0 and 0 < row.numbers["fraction_of_peak"] < 1
+    peaks = {"fp32": 1000.0, "bf16": 4000.0}
+    row = feature_throughput("resnet18", 32, peaks, batch=2, repeats=1)
+    assert row.numbers["fp32_images_per_s"] > 0 and row.numbers["bf16_images_per_s"] > 0
+    assert 0 < row.numbers["fraction_of_bf16_peak"] < 1 and row.numbers["ratio"] > 0
+    step = train_step("resnet18_28", 28, 4, peaks, repeats=1)
+    forward = zoo.create_model("resnet18_28", num_classes=2, in_chans=1)
+    with FlopCounterMode(display=False) as counter:
+        forward(torch.randn(1, 1, 28, 28))
+    assert 2.5 < step.numbers["gflop"] * 1e9 / counter.get_total_flops() < 3.5  # backward: about twice the forward
     md = report_markdown([row, Row("x", "y", "1x")], {"cpu": "test"}, 1.0)
     assert "| feature extraction | resnet18 @ 32 px |" in md and "| cpu | test |" in md

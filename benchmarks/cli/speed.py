@@ -20,20 +20,24 @@ def cmd_speed(args: argparse.Namespace) -> None:
     info = speed.machine()
     rows: list[speed.Row] = []
     with err.status("") as status:
-        status.update("machine peak: fp32 matmul")
-        peak = speed.peak_gflops()
-        rows.append(speed.Row("peak", "fp32 matmul 2048x2048", f"{peak:.1f} GFLOP/s", "best of 5",
-                              {"gflops": peak}))
+        status.update("machine: ISA, fp32 and bf16 matmul peaks")
+        machine_rows, peaks = speed.machine_rows()
+        rows += machine_rows
         for size in (64, 224):
             for name in speed.FEATURE_MODELS:
-                status.update(f"feature extraction: {name} @ {size} px")
-                rows.append(speed.feature_throughput(name, size, peak, batch=64 if size == 64 else 16))
-        status.update("linear probe: medzoo cell vs frozen backbone every epoch (BreastMNIST, EfficientNet-Lite0)")
+                status.update(f"feature extraction: {name} @ {size} px, fp32 and bf16")
+                rows.append(speed.feature_throughput(name, size, peaks, batch=64 if size == 64 else 16))
+        status.update("training step: resnet18_28 and the plain U-Net, fp32 and bf16")
+        rows.append(speed.train_step("resnet18_28", 28, 128, peaks))
+        rows.append(speed.train_step("unet2015_w32", 96, 8, peaks))
+        status.update("training step: torch.compile against eager (compiling takes a minute or more)")
+        rows.append(speed.compile_step())
+        status.update("linear probe: medzoo cell cold and warm vs frozen backbone every epoch (BreastMNIST)")
         rows += speed.linear_probe(args.data_dir)
         status.update("fine-tune step: medzoo path vs medmnist DataLoader (PneumoniaMNIST, resnet18_28)")
         rows += speed.finetune_path(args.data_dir)
         if not args.skip_quick:
-            status.update("quick suite: empty vs warm feature cache (~8 min)")
+            status.update("quick suite: empty vs warm feature cache (~5 min)")
             rows += speed.quick_cold_warm(args.data_dir)
     table = Table(title=f"medzoo speed — {info['cpu']}, {info['torch_threads']} threads, "
                         f"load {info['load_average_at_start']}")
@@ -51,5 +55,5 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     sp = sub.add_parser("speed", help="measure medzoo against the reference pipelines; writes docs/performance.md")
     sp.add_argument("--data-dir", help="MedMNIST folder (default: $MEDZOO_DATA_DIR, then ~/.medmnist)")
     sp.add_argument("--out", default="docs/performance.md", help="report file (default %(default)s)")
-    sp.add_argument("--skip-quick", action="store_true", help="skip the quick suite cold/warm cache run (~8 min)")
+    sp.add_argument("--skip-quick", action="store_true", help="skip the quick suite cold/warm cache run (~5 min)")
     sp.set_defaults(func=cmd_speed)
