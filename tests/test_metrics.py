@@ -321,3 +321,25 @@ def test_paired_bootstrap_rejects_different_score_shapes() -> None:
     y = np.arange(10) % 5
     with pytest.raises(ValueError, match=r"\(10, 5\).*\(10, 6\)"):
         paired_bootstrap(y, np.full((10, 5), 0.2), np.full((10, 6), 1 / 6), Task.MULTICLASS)
+
+
+def test_hierarchical_paired_delta_covers_seeds_and_rows() -> None:
+    from benchmarks.metrics import evaluate, paired_bootstrap_seeds, paired_seeds_hierarchical
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 300)
+    def probs(noise: float) -> np.ndarray:
+        p = 1 / (1 + np.exp(-(y - 0.5 + rng.normal(0, noise, 300))))
+        return np.stack([1 - p, p], axis=1)
+
+    good = [probs(s) for s in (0.8, 0.9, 1.0)]
+    bad = [probs(s) for s in (1.6, 1.2, 3.0)]  # worse on every seed, by varying amounts
+    h = paired_seeds_hierarchical(y, good, bad, "binary")
+    deltas = [evaluate(y, g, "binary")["auc"] - evaluate(y, b, "binary")["auc"] for g, b in zip(good, bad)]
+    assert h.delta == pytest.approx(np.mean(deltas)) and h.ci_low <= h.delta <= h.ci_high and h.ci_low > 0
+    rows_only = paired_bootstrap_seeds(y, good, bad, "binary")
+    assert h.ci_high - h.ci_low > rows_only.ci_high - rows_only.ci_low  # seed spread widens the interval
+    same = paired_seeds_hierarchical(y, good, good, "binary")
+    assert same.delta == same.ci_low == same.ci_high == 0.0
+    with pytest.raises(ValueError, match="same number"):
+        paired_seeds_hierarchical(y, good, bad[:2], "binary")

@@ -135,3 +135,15 @@ def test_bf16_suites_budget_in_epochs(suite: str) -> None:
     cells = SUITES.get(suite).cells()
     assert {c.protocol.precision for c in cells} == {"bf16"}
     assert all(c.protocol.time_budget_s is None for c in cells)
+
+
+@pytest.mark.parametrize("mode", [TransferMode.FEATURES, TransferMode.LINEAR_PROBE, TransferMode.SCRATCH])
+def test_parity_scores_one_fp32_model_in_both_precisions(mode: TransferMode) -> None:
+    from benchmarks import parity
+
+    cell = Cell(suite="t", version="1", model="resnet18_28.random", dataset="synthetic_binary", data_size=28,
+                policy=Policy.NATIVE, input_size=28, mode=mode, seed=0, protocol=BF16)
+    row = parity.classification(cell, None)
+    assert row.key == parity.fp32_twin(cell).key != cell.key
+    assert row.fp32 == run_cell(parity.fp32_twin(cell)).test["auc"]  # the fp32 side is the fp32 cell's own score
+    assert abs(row.delta) < 0.05

@@ -114,6 +114,12 @@ class FeatureCache:
                                                                "created": str(int(time.time()))}))
         return path
 
+    @staticmethod
+    def key_fields(path: Path) -> dict[str, Any]:
+        """The key fields an entry file records (its metadata)."""
+        with safe_open(str(path), framework="pt") as f:
+            return dict(json.loads((f.metadata() or {})["key"]))
+
     def get_or_compute(self, key: FeatureKey, compute: Callable[[], torch.Tensor]) -> tuple[torch.Tensor, bool]:
         """(features, hit)."""
         cached = self.load(key)

@@ -158,3 +158,28 @@ def paired_bootstrap_seeds(y_true: ArrayLike, scores_a: list[ArrayLike], scores_
     tail = min(np.count_nonzero(deltas <= 0), np.count_nonzero(deltas >= 0))
     return PairedBootstrap(metric, float(delta), float(low), float(high),
                            float(min(1.0, 2 * (tail + 1) / (n_resamples + 1))))
+
+
+def paired_seeds_hierarchical(y_true: ArrayLike, scores_a: list[ArrayLike], scores_b: list[ArrayLike],
+                              task: Task | str, metric: str = "auc", n_resamples: int = 1000, seed: int = 0,
+                              alpha: float = 0.05) -> PairedBootstrap:
+    """Runs paired by seed (`scores_a[i]` and `scores_b[i]` share seed i): delta = the mean over seeds of A_i − B_i;
+    each resample draws seeds with replacement and test rows (the same rows for every run), so the CI covers
+    seed-to-seed as well as test-set variation of the paired difference."""
+    if not scores_a or len(scores_a) != len(scores_b):
+        raise ValueError(f"need the same number (>= 1) of runs on each side, got {len(scores_a)} and {len(scores_b)}")
+    _check_metric(metric, Task(task), None)
+    _check_resampling(n_resamples, alpha)
+    pairs = [(_prepare(y_true, a, task), _prepare(y_true, b, task)) for a, b in zip(scores_a, scores_b)]
+    y, task = pairs[0][0][0], pairs[0][0][2]
+    fn = _fn(metric)
+    delta = float(np.mean([fn(y, a[1], task, None) - fn(y, b[1], task, None) for a, b in pairs]))
+    rng = np.random.default_rng(seed)
+    idx = _resample(y, task, n_resamples, rng)
+    per_seed = np.stack([_metric_over(y, a[1], task, metric, idx, None) - _metric_over(y, b[1], task, metric, idx, None)
+                         for a, b in pairs])  # (seeds, resamples)
+    pick = rng.integers(0, len(pairs), size=(n_resamples, len(pairs)))
+    deltas = per_seed[pick, np.arange(n_resamples)[:, None]].mean(axis=1)
+    low, high = np.quantile(deltas, [alpha / 2, 1 - alpha / 2])
+    tail = min(np.count_nonzero(deltas <= 0), np.count_nonzero(deltas >= 0))
+    return PairedBootstrap(metric, delta, float(low), float(high), float(min(1.0, 2 * (tail + 1) / (n_resamples + 1))))

@@ -1,0 +1,99 @@
+"""Precision parity (`benchmarks.parity`), written to docs/precision-parity.md and .json:
+- deterministic: every quick-suite cell's fp32-trained model scored with its network in fp32 and in bf16, and the
+  plain U-Net's fp32 CHASE_DB1 model when the results store holds it (`medzoo run --suite segmentation --models
+  unet2015_w32.random --datasets chase_db1 --precision fp32`);
+- training: medmnist-v2 BreastMNIST resnet18_28 trained in bf16 (`medmnist-v2@2`) against the same seeds trained in
+  fp32 (`medmnist-v2@1`), from the stored outputs of the results store.
+
+Usage: python scripts/precision_parity.py [--data-dir DIR] [--results leaderboards/results] [--bf16-cache DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from benchmarks import parity
+from benchmarks.cells.feature_cache import FeatureCache
+from benchmarks.cells.provenance import cpu_isa, cpu_name, git_state
+from benchmarks.results import ResultStore
+from benchmarks.results.store import atomic_write
+from benchmarks.suites import SUITES
+
+BOUND = 0.002  # |ΔAUC| allowed for the same weights
+TRAINING_BOUND = 0.02  # the bootstrap 95% CI of the seed-paired ΔAUC must lie inside ±this
+
+
+def _line(r: parity.Parity) -> str:
+    return f"| {r.cell} | {r.metric} | {r.fp32:.4f} | {r.bf16:.4f} | {r.delta:+.4f} |"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data-dir", help="MedMNIST folder (default: $MEDZOO_DATA_DIR)")
+    ap.add_argument("--results", default="leaderboards/results", help="results store (default %(default)s)")
+    ap.add_argument("--bf16-cache", help="a feature cache a bf16 quick run filled (saves recomputing its features)")
+    ap.add_argument("--out", default="docs/precision-parity", help="report path without suffix")
+    args = ap.parse_args(argv)
+    load = os.getloadavg()
+    store = ResultStore(args.results)
+    bf16_cache = FeatureCache(args.bf16_cache) if args.bf16_cache else None
+    rows = []
+    for cell in SUITES.get("quick").cells():
+        rows.append(parity.classification(cell, args.data_dir, bf16_cache))
+        print(_line(rows[-1]), flush=True)
+    seg = next(c for c in SUITES.get("segmentation").cells()
+               if c.model == "unet2015_w32.random" and c.dataset == "chase_db1")
+    seg = replace(seg, protocol=replace(seg.protocol, precision="fp32"), overrides=(("precision", "fp32"),))
+    seg_missing = store.result(seg.suite, seg.key) is None
+    if not seg_missing:
+        rows.append(parity.segmentation(seg, None, store))
+        print(_line(rows[-1]), flush=True)
+    report: dict[str, Any] = {"deterministic": parity.summary(rows, BOUND)}
+    v1 = [r for r in store.results("medmnist-v2") if r.suite == "medmnist-v2@1" and r.status == "ok"]
+    v2 = [r for r in store.results("medmnist-v2") if r.suite == "medmnist-v2@2" and r.status == "ok"]
+    pick = [[r for r in side if r.cell.model == "resnet18_28.random" and r.cell.dataset == "breastmnist"
+             and not r.cell.overrides] for side in (v1, v2)]
+    trained = parity.training(store, pick[0], pick[1], "medmnist-v2 BreastMNIST resnet18_28 (28 px), bf16 − fp32")
+    ci = trained.hierarchical
+    report["training"] = trained.record() | {"bound": TRAINING_BOUND,
+                                             "within": -TRAINING_BOUND <= ci.ci_low and ci.ci_high <= TRAINING_BOUND}
+    report |= {"machine": {"cpu": cpu_name(), "isa": cpu_isa(), "load_average_at_start": list(load)},
+               "git": git_state()}
+    out = Path(args.out)
+    atomic_write(out.with_suffix(".json"), (json.dumps(report, indent=1) + "\n").encode())
+    det = report["deterministic"]
+    tr = report["training"]
+    lines = ["# Precision parity: bf16 against fp32", "",
+             "<!-- written by `python scripts/precision_parity.py`; do not edit by hand -->", "",
+             f"Machine: {report['machine']['cpu']} ({' '.join(report['machine']['isa'])}); code "
+             f"{(report['git']['sha'] or '?')[:10]}{' (uncommitted changes)' if report['git']['dirty'] else ''}.", "",
+             "## The same fp32 weights, evaluated in fp32 and in bf16", "",
+             (parity.__doc__ or "").split("\n\n")[1].replace("\n", " "), "",
+             f"Bound: |ΔAUC| ≤ {BOUND}. Largest |ΔAUC|: **{det['max_abs_delta']:.4f}** — "
+             f"{'within' if det['within'] else 'OUTSIDE'} the bound.", "",
+             "| cell (fp32) | metric | fp32 | bf16 | Δ (bf16 − fp32) |", "|---|---|---:|---:|---:|"]
+    lines += [_line(r) for r in rows]
+    if seg_missing:
+        lines += ["", f"Not run: the plain U-Net row (no fp32 result `{seg.key}` in {args.results} yet)."]
+    lines += ["", "## Trained in bf16 against trained in fp32", "",
+              f"{tr['what']}: seeds {tr['seeds']}; test AUC fp32 {', '.join(f'{a:.4f}' for a in tr['fp32'])}; "
+              f"bf16 {', '.join(f'{b:.4f}' for b in tr['bf16'])}; per-seed Δ "
+              f"{', '.join(f'{d:+.4f}' for d in tr['per_seed_delta'])}.", "",
+              f"Mean paired Δ **{tr['mean_delta']:+.4f}**, bootstrap 95% CI over seeds and test images "
+              f"[{tr['ci_seeds_and_rows'][0]:+.4f}, {tr['ci_seeds_and_rows'][1]:+.4f}] (over test images with the "
+              f"seeds fixed: [{tr['ci_test_rows'][0]:+.4f}, {tr['ci_test_rows'][1]:+.4f}]); bound ±{TRAINING_BOUND}: "
+              f"**{'within' if tr['within'] else 'OUTSIDE'}**. The fp32 runs are `medmnist-v2@1` (an earlier "
+              f"machine and code version: the protocol is otherwise the same), the bf16 runs `medmnist-v2@2`."]
+    atomic_write(out.with_suffix(".md"), ("\n".join(lines) + "\n").encode())
+    print(f"wrote {out}.md and {out}.json")
+    return 0 if det["within"] and tr["within"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
