@@ -344,17 +344,18 @@ SUITES.add(Suite(
 # --- transfer-matrix: does pretraining on one medical dataset help another? ------------------------------------
 _MATRIX_DATA = ("breastmnist", "pneumoniamnist", "retinamnist")
 _MATRIX = Protocol(epochs=10, batch_size=32, optimizer="adam", lr=1e-3, schedule="cosine", monitor="val_auc",
-                   train_subset=500)
+                   train_subset=500, precision="bf16")
 _MATRIX_SOURCE = replace(_MATRIX, epochs=5, train_subset=None)
 SUITES.add(Suite(
-    name="transfer-matrix", version="1",
+    name="transfer-matrix", version="2",
     description="Medical source → medical target transfer among BreastMNIST, PneumoniaMNIST and RetinaMNIST: a "
                 "backbone trained on the source (CIFAR-stem ResNet-18 from scratch at 28 px; EfficientNet-Lite0 "
                 "fine-tuned from ImageNet at 64 px) transferred to each other dataset as frozen features (logistic "
                 "head) and by fine-tuning, against the target from scratch / random features and from ImageNet. "
                 "Low-data targets: each target trains on a fixed stratified subset of 500 of its training images "
                 "(validation and test splits whole); sources train on their whole training split. Adam 1e-3, cosine, "
-                "batch 32, best validation AUC; targets 10 epochs, 3 seeds; sources 5 epochs, seed 0.",
+                "batch 32, best validation AUC; targets 10 epochs, 3 seeds; sources 5 epochs, seed 0. Networks in bf16 "
+                "(classifiers, heads and scores fp32); version 1 ran in fp32 under older cell code.",
     minutes="~70 on a 2-core CPU",
     grids=tuple(TransferGrid(arch=arch, imagenet=imagenet, datasets=_MATRIX_DATA, seeds=(0, 1, 2), data_size=28,
                              policy=policy, input_size=size, protocol=_MATRIX, source_protocol=_MATRIX_SOURCE)
