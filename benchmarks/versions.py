@@ -21,9 +21,10 @@ PROTOCOL_VERSION = 2  # the training loop and the protocol's meaning; 2: precisi
 
 CELL_SOURCES = {
     "classification": ("benchmarks.cells.classification", "benchmarks.cells.prep", "benchmarks.metrics.classification",
-                       "benchmarks.metrics.stats", "zoo._transfer", "zoo._adapters",
+                       "benchmarks.metrics.stats", "zoo._transfer", "zoo._adapters", "zoo._precision",
                        "benchmarks.results.schema:probabilities"),
-    "segmentation": ("benchmarks.cells.segmentation", "benchmarks.metrics.segmentation", "zoo._inference"),
+    "segmentation": ("benchmarks.cells.segmentation", "benchmarks.metrics.segmentation", "zoo._inference",
+                     "zoo._precision"),
 }
 PROTOCOL_SOURCES = ("benchmarks.suites:Protocol", "benchmarks.suites:SegProtocol", "benchmarks.cells.train")
 

@@ -62,12 +62,17 @@ def _torch_cpu_units() -> tuple[str, ...] | None:
     return found
 
 
-def _cpuinfo_units(path: str = "/proc/cpuinfo") -> tuple[str, ...]:
+def cpu_flags(path: str = "/proc/cpuinfo") -> tuple[str, ...]:
+    """The CPU's feature flags as the kernel lists them (empty where there is no `/proc/cpuinfo`)."""
     try:
         with open(path) as f:
-            flags = next((ln.split(":", 1)[1].split() for ln in f if ln.startswith("flags")), [])
+            return tuple(next((ln.split(":", 1)[1].split() for ln in f if ln.startswith("flags")), []))
     except OSError:
         return ()
+
+
+def _cpuinfo_units(path: str = "/proc/cpuinfo") -> tuple[str, ...]:
+    flags = cpu_flags(path)
     return tuple(u for u in CPU_BF16_FLAGS if u in flags)
 
 

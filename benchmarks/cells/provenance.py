@@ -92,13 +92,10 @@ def cpu_name() -> str:
 def cpu_isa() -> list[str]:
     """torch's CPU capability (`torch:AVX512`, ...) and the vector/matrix flags of `/proc/cpuinfo` that decide speed
     (AVX2, AVX-512, AVX512-BF16, AMX): machines of one kind differ, so each result says which it ran on."""
-    out = [f"torch:{torch.backends.cpu.get_cpu_capability()}"]
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((ln.split(":", 1)[1].split() for ln in f if ln.startswith("flags")), [])
-    except OSError:
-        flags = []
-    return out + [f for f in ISA_FLAGS if f in flags]
+    import zoo
+
+    flags = zoo.cpu_flags()
+    return [f"torch:{torch.backends.cpu.get_cpu_capability()}"] + [f for f in ISA_FLAGS if f in flags]
 
 
 def provenance(device: torch.device, precision: str) -> dict[str, Any]:
