@@ -15,6 +15,8 @@ import zoo
 import zoo._precision as precision
 from benchmarks.cells import run_cell
 from benchmarks.cells.feature_cache import FeatureCache
+from benchmarks.results import ResultStore
+from benchmarks.results.schema import Result
 from benchmarks.suites import SUITES, Cell, Grid, Policy, Protocol, Suite, select
 from zoo import TransferMode
 
@@ -103,7 +105,7 @@ def test_a_bf16_cell_without_bf16_units_runs_and_says_so_once(no_bf16_units: Non
     assert result.outputs is not None and np.isfinite(result.test["auc"])
 
 
-def test_precision_override_is_a_recorded_different_cell_also_for_features() -> None:
+def test_precision_override_is_a_recorded_different_cell_also_for_features(tmp_path: Path) -> None:
     suite = Suite(name="prec", version="1", description="test", grids=(
         Grid(models=("resnet18_28.random",), datasets=("synthetic_binary",), modes=(TransferMode.FEATURES,
              TransferMode.SCRATCH), protocol=BF16),))
@@ -112,6 +114,8 @@ def test_precision_override_is_a_recorded_different_cell_also_for_features() -> 
     for mode, cell in base.items():
         assert fp32[mode].protocol.precision == "fp32" and fp32[mode].overrides == (("precision", "fp32"),)
         assert fp32[mode].key != cell.key
+    stored = ResultStore(tmp_path / "results").write(run_cell(fp32[TransferMode.FEATURES]), fp32[TransferMode.FEATURES])
+    assert Result.model_validate_json(stored.read_text()).cell.overrides == [("precision", "fp32")]  # storable
     assert {c.key for c in select(suite, precision="bf16")} == {c.key for c in base.values()}  # no change: same cell
     epochs = {c.mode: c for c in select(suite, epochs=5)}
     assert epochs[TransferMode.FEATURES] == base[TransferMode.FEATURES]  # epochs do not touch features cells

@@ -86,7 +86,7 @@ class CellRecord(_Record):
     mode: Literal["features", "linear_probe", "finetune", "scratch"]
     seed: int
     protocol: ProtocolRecord
-    overrides: list[tuple[str, Number]]
+    overrides: list[tuple[str, Number | str]]  # (field, value): epochs=120, precision="fp32"
     init_from: str | None = None  # absent unless the cell starts from another cell's kept model
     versions: Versions
 
