@@ -14,7 +14,7 @@ Pure: returns rows; `scripts/precision_parity.py` writes the report.
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ class Parity:
     metric: str  # test AUC (segmentation: pooled over the test images' pixels)
     fp32: float
     bf16: float
+    pairs: metrics.Reordering | None = None  # binary classification: which test pairs bf16 re-orders
 
     @property
     def delta(self) -> float:
@@ -48,7 +49,7 @@ class Parity:
 
     def record(self) -> dict[str, Any]:
         return {"cell": self.cell, "key": self.key, "metric": self.metric, "fp32": self.fp32, "bf16": self.bf16,
-                "delta": self.delta}
+                "delta": self.delta} | ({"pairs": asdict(self.pairs)} if self.pairs else {})
 
 
 def fp32_twin(cell: Cell) -> Cell:
@@ -60,6 +61,19 @@ def _auc(result: Result) -> float:
     if auc is None:
         raise ValueError(f"{result.key}: test AUC undefined")
     return float(auc)
+
+
+def _test_scores(result: Result) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, probabilities) of the test split, from the outputs a cell just attached to its result."""
+    from safetensors.numpy import load
+
+    assert result.blob is not None and result.data is not None
+    arrays = load(result.blob)
+    return arrays["test/labels"], probabilities(arrays["test/logits"], result.data.task)
+
+
+def _reordering(y: np.ndarray, fp32: np.ndarray, bf16: np.ndarray) -> metrics.Reordering | None:
+    return metrics.reordering(y, fp32, bf16) if fp32.ndim == 2 and fp32.shape[1] == 2 else None
 
 
 def frozen_features(cell: Cell, data_dir: Path | str | None, bf16_cache: FeatureCache | None = None) -> Parity:
@@ -85,7 +99,8 @@ def frozen_features(cell: Cell, data_dir: Path | str | None, bf16_cache: Feature
     hits = mixed.training.feature_cache_hits if mixed.training else None
     if hits != {"train": True, "val": True, "test": True}:
         raise RuntimeError(f"{cell.key}: the re-run did not read the cache ({hits})")
-    return Parity(cell.label, cell.key, "test AUC", _auc(ref), _auc(mixed))
+    (y, a), (_, b) = _test_scores(ref), _test_scores(mixed)
+    return Parity(cell.label, cell.key, "test AUC", _auc(ref), _auc(mixed), _reordering(y, a, b))
 
 
 def trained_classifier(cell: Cell, data_dir: Path | str | None) -> Parity:
@@ -104,14 +119,16 @@ def trained_classifier(cell: Cell, data_dir: Path | str | None) -> Parity:
         def transform(b: torch.Tensor) -> torch.Tensor:
             return to_input(b, res, tuple(meta["mean"]), tuple(meta["std"]))
 
-        aucs = {}
+        probs = {}
         for precision in ("fp32", "bf16"):
             logits, _ = predict(net, test, transform, ds.task, cell.protocol.batch_size, torch.device("cpu"),
                                 precision)
-            aucs[precision] = float(metrics.evaluate(test.y, probabilities(logits, ds.task.value), ds.task)["auc"])
+            probs[precision] = probabilities(logits, ds.task.value)
+    aucs = {p: float(metrics.evaluate(test.y, s, ds.task)["auc"]) for p, s in probs.items()}
     if abs(aucs["fp32"] - _auc(ref)) > 1e-9:
         raise RuntimeError(f"{cell.key}: the kept model scores {aucs['fp32']} in fp32, the cell stored {_auc(ref)}")
-    return Parity(cell.label, cell.key, "test AUC", aucs["fp32"], aucs["bf16"])
+    return Parity(cell.label, cell.key, "test AUC", aucs["fp32"], aucs["bf16"],
+                  _reordering(test.y, probs["fp32"], probs["bf16"]))
 
 
 def segmentation(cell: Cell, data_dir: Path | str | None, store: ResultStore) -> Parity:

@@ -2,8 +2,9 @@
 - deterministic: every quick-suite cell's fp32-trained model scored with its network in fp32 and in bf16, and the
   plain U-Net's fp32 CHASE_DB1 model when the results store holds it (`medzoo run --suite segmentation --models
   unet2015_w32.random --datasets chase_db1 --precision fp32`);
-- training: medmnist-v2 BreastMNIST resnet18_28 trained in bf16 (`medmnist-v2@2`) against the same seeds trained in
-  fp32 (`medmnist-v2@1`), from the stored outputs of the results store.
+- training: medmnist-v2 BreastMNIST resnet18_28 trained in bf16 (`medmnist-v2@2`) against the same cells trained in
+  fp32 (`--precision fp32`: the same code, seeds and protocol but the precision), from the stored outputs of the
+  results store; and the CHASE_DB1 plain U-Net, seed 0, bf16 against fp32 (F1 and pooled AUC), when both are stored.
 
 Usage: python scripts/precision_parity.py [--data-dir DIR] [--results leaderboards/results] [--bf16-cache DIR]
 """
@@ -23,14 +24,21 @@ from benchmarks.cells.feature_cache import FeatureCache
 from benchmarks.cells.provenance import cpu_isa, cpu_name, git_state
 from benchmarks.results import ResultStore
 from benchmarks.results.store import atomic_write
-from benchmarks.suites import SUITES
+from benchmarks.suites import SUITES, Cell
 
 BOUND = 0.002  # |ΔAUC| allowed for the same weights
 TRAINING_BOUND = 0.02  # the bootstrap 95% CI of the seed-paired ΔAUC must lie inside ±this
+UNET_BOUNDS = {"f1": 0.01, "auc": 0.003}  # |bf16 − fp32| of the CHASE_DB1 plain U-Net trained each way
 
 
 def _line(r: parity.Parity) -> str:
-    return f"| {r.cell} | {r.metric} | {r.fp32:.4f} | {r.bf16:.4f} | {r.delta:+.4f} |"
+    pairs = (f"{r.pairs.reordered} of {r.pairs.pairs} | {r.pairs.null_sd:.4f} | {r.delta / r.pairs.null_sd:+.1f}"
+             if r.pairs and r.pairs.null_sd > 0 else "– | – | –")
+    return f"| {r.cell} | {r.metric} | {r.fp32:.4f} | {r.bf16:.4f} | {r.delta:+.4f} | {pairs} |"
+
+
+def _fp32_override(cell: Cell) -> Cell:
+    return replace(cell, protocol=replace(cell.protocol, precision="fp32"), overrides=(("precision", "fp32"),))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,20 +57,27 @@ def main(argv: list[str] | None = None) -> int:
         print(_line(rows[-1]), flush=True)
     seg = next(c for c in SUITES.get("segmentation").cells()
                if c.model == "unet2015_w32.random" and c.dataset == "chase_db1")
-    seg = replace(seg, protocol=replace(seg.protocol, precision="fp32"), overrides=(("precision", "fp32"),))
-    seg_missing = store.result(seg.suite, seg.key) is None
-    if not seg_missing:
-        rows.append(parity.segmentation(seg, None, store))
+    seg32 = store.result(seg.suite, _fp32_override(seg).key)
+    if seg32 is not None:
+        rows.append(parity.segmentation(_fp32_override(seg), None, store))
         print(_line(rows[-1]), flush=True)
     report: dict[str, Any] = {"deterministic": parity.summary(rows, BOUND)}
-    v1 = [r for r in store.results("medmnist-v2") if r.suite == "medmnist-v2@1" and r.status == "ok"]
-    v2 = [r for r in store.results("medmnist-v2") if r.suite == "medmnist-v2@2" and r.status == "ok"]
-    pick = [[r for r in side if r.cell.model == "resnet18_28.random" and r.cell.dataset == "breastmnist"
-             and not r.cell.overrides] for side in (v1, v2)]
+    v2 = [r for r in store.results("medmnist-v2") if r.suite == "medmnist-v2@2" and r.status == "ok"
+          and r.cell.model == "resnet18_28.random" and r.cell.dataset == "breastmnist"]
+    pick = [[r for r in v2 if r.cell.overrides == o] for o in ([["precision", "fp32"]], [])]
     trained = parity.training(store, pick[0], pick[1], "medmnist-v2 BreastMNIST resnet18_28 (28 px), bf16 − fp32")
     ci = trained.hierarchical
     report["training"] = trained.record() | {"bound": TRAINING_BOUND,
                                              "within": -TRAINING_BOUND <= ci.ci_low and ci.ci_high <= TRAINING_BOUND}
+    seg16 = store.result(seg.suite, seg.key)
+    if seg32 is not None and seg16 is not None:
+        deltas = {m: float(seg16.test[m]) - float(seg32.test[m]) for m in UNET_BOUNDS}
+        report["unet_training"] = {"cell": seg.label, "fp32": {m: seg32.test[m] for m in UNET_BOUNDS},
+                                   "bf16": {m: seg16.test[m] for m in UNET_BOUNDS}, "delta": deltas,
+                                   "epochs": {"fp32": seg32.training.best_epoch if seg32.training else None,
+                                              "bf16": seg16.training.best_epoch if seg16.training else None},
+                                   "bounds": UNET_BOUNDS,
+                                   "within": all(abs(deltas[m]) <= b for m, b in UNET_BOUNDS.items())}
     report |= {"machine": {"cpu": cpu_name(), "isa": cpu_isa(), "load_average_at_start": list(load)},
                "git": git_state()}
     out = Path(args.out)

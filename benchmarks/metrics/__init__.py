@@ -4,8 +4,9 @@
 from benchmarks.metrics import segmentation  # noqa: F401  (registers the segmentation metrics' directions)
 from benchmarks.metrics.classification import choose_threshold, evaluate, per_class_auc
 from benchmarks.metrics.registry import METRICS, Metric, higher_is_better, register_metric
-from benchmarks.metrics.stats import (PairedBootstrap, bootstrap_ci, paired_bootstrap, paired_bootstrap_seeds,
-                                      paired_seeds_hierarchical)
+from benchmarks.metrics.stats import (PairedBootstrap, Reordering, bootstrap_ci, paired_bootstrap,
+                                      paired_bootstrap_seeds, paired_seeds_hierarchical, reordering)
 
 __all__ = ["METRICS", "Metric", "PairedBootstrap", "bootstrap_ci", "choose_threshold", "evaluate", "higher_is_better",
-           "paired_bootstrap", "paired_bootstrap_seeds", "paired_seeds_hierarchical", "per_class_auc", "register_metric"]
+           "paired_bootstrap", "paired_bootstrap_seeds", "paired_seeds_hierarchical", "per_class_auc", "register_metric",
+           "Reordering", "reordering"]

@@ -183,3 +183,32 @@ def paired_seeds_hierarchical(y_true: ArrayLike, scores_a: list[ArrayLike], scor
     low, high = np.quantile(deltas, [alpha / 2, 1 - alpha / 2])
     tail = min(np.count_nonzero(deltas <= 0), np.count_nonzero(deltas >= 0))
     return PairedBootstrap(metric, delta, float(low), float(high), float(min(1.0, 2 * (tail + 1) / (n_resamples + 1))))
+
+
+@dataclass(frozen=True)
+class Reordering:
+    """How two scorings of the same binary test set differ in the order of (positive, negative) pairs — the only
+    thing AUC sees. `delta` = AUC(b) − AUC(a) = the mean over pairs of the change d ∈ {0, ±½, ±1}; `null_sd` is the
+    sd of that mean if each changed pair had changed direction by a coin flip (sqrt(Σd²) / pairs), so |delta| /
+    null_sd tells a shift in one direction from rounding noise, and `null_sd` is the smallest |ΔAUC| that a
+    perturbation re-ordering this many pairs can be expected to show on this test set."""
+
+    pairs: int
+    reordered: int
+    delta: float
+    null_sd: float
+
+
+def reordering(y_true: ArrayLike, scores_a: ArrayLike, scores_b: ArrayLike) -> Reordering:
+    """`Reordering` of binary scores `scores_b` against `scores_a`, each (N, 2) as the classification metrics take."""
+    y, a, _ = _prepare(y_true, scores_a, Task.BINARY)
+    _, b, _ = _prepare(y_true, scores_b, Task.BINARY)
+    pos, neg = y == 1, y == 0
+    n = int(pos.sum()) * int(neg.sum())
+    if n == 0:
+        raise ValueError("reordering needs both classes in y_true")
+    total, changed, sq = 0.0, 0, 0.0
+    for rows in np.array_split(np.flatnonzero(pos), max(1, int(pos.sum()) // 256)):  # bounded memory
+        d = (np.sign(b[rows, 1:] - b[neg, 1]) - np.sign(a[rows, 1:] - a[neg, 1])) / 2
+        total, changed, sq = total + float(d.sum()), changed + int(np.count_nonzero(d)), sq + float((d * d).sum())
+    return Reordering(n, changed, total / n, float(np.sqrt(sq)) / n)
