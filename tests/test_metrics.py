@@ -19,6 +19,7 @@ from benchmarks.metrics import (
     evaluate,
     paired_bootstrap,
     per_class_auc,
+    reordering,
 )
 from benchmarks.metrics.classification import _prepare
 from benchmarks.metrics.stats import _metric_over, _resample
@@ -343,3 +344,19 @@ def test_hierarchical_paired_delta_covers_seeds_and_rows() -> None:
     assert same.delta == same.ci_low == same.ci_high == 0.0
     with pytest.raises(ValueError, match="same number"):
         paired_seeds_hierarchical(y, good, bad[:2], "binary")
+
+
+def test_reordering_counts_the_pairs_auc_sees() -> None:
+    def two(p: np.ndarray) -> np.ndarray:
+        return np.stack([1 - p, p], axis=1)
+
+    y = np.array([1, 1, 0, 0, 0])
+    a = np.array([0.9, 0.4, 0.5, 0.1, 0.2])  # one pair wrong: (0.4, 0.5)
+    b = np.array([0.9, 0.6, 0.5, 0.1, 0.9])  # that pair fixed; (0.9, 0.9) now tied, (0.6, 0.9) now wrong
+    r = reordering(y, two(a), two(b))
+    assert (r.pairs, r.reordered) == (6, 3)
+    assert r.delta == pytest.approx(roc_auc_score(y, b) - roc_auc_score(y, a))  # +1 − ½ − 1 over 6 pairs
+    assert r.null_sd == pytest.approx(np.sqrt(1 + 0.25 + 1) / 6)
+    assert reordering(y, two(a), two(a)).reordered == 0
+    with pytest.raises(ValueError, match="both classes"):
+        reordering(np.ones(5, int), two(a), two(b))

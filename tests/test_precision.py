@@ -151,3 +151,4 @@ def test_parity_scores_one_fp32_model_in_both_precisions(mode: TransferMode) -> 
     assert row.key == parity.fp32_twin(cell).key != cell.key
     assert row.fp32 == run_cell(parity.fp32_twin(cell)).test["auc"]  # the fp32 side is the fp32 cell's own score
     assert abs(row.delta) < 0.05
+    assert row.pairs is not None and row.pairs.delta == pytest.approx(row.delta, abs=1e-12)  # the same pairs AUC saw
