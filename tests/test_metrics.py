@@ -63,6 +63,7 @@ def test_evaluate_returns_the_metrics_defined_for_the_task(task: Task) -> None:
     expected = {name for name, m in METRICS.items() if task in m.tasks and m.fn and not m.needs_threshold}
     assert set(evaluate(y, s, task)) == expected
     assert all(math.isfinite(v) for v in evaluate(y, s, task).values())
+    assert evaluate(y, s, task, only=("auc",)) == {"auc": evaluate(y, s, task)["auc"]}  # what validation asks for
 
 
 def test_per_class_auc_lengths() -> None:

@@ -85,7 +85,7 @@ def classification_loop(train_data: SplitData, val_data: SplitData, transform: C
         logits, val_loss = predict(net, val_data, transform, task, p.batch_size, device,
                                    p.precision if images else "fp32")
         return {"val_loss": val_loss, "val_auc": metrics.evaluate(val_data.y, probabilities(logits, task.value),
-                                                                  task)["auc"]}
+                                                                  task, only=("auc",))["auc"]}
 
     return Loop(batches, -(-len(train_data.x) // p.batch_size), lambda z, y: loss_fn(z.float(), y), validate)
 

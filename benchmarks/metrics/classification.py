@@ -9,6 +9,8 @@ multi-label; `y_score` (n, C) probabilities (softmax rows, C=2 for binary; per-l
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import numpy as np
 from numpy.typing import ArrayLike
 from sklearn.metrics import balanced_accuracy_score, cohen_kappa_score, f1_score, roc_auc_score, roc_curve
@@ -170,16 +172,18 @@ for _metric in (
 
 
 def evaluate(y_true: ArrayLike, y_score: ArrayLike, task: Task | str,
-             threshold: float | None = None) -> dict[str, float]:
+             threshold: float | None = None, only: Collection[str] | None = None) -> dict[str, float]:
     """Every metric defined for `task`. `auc`/`acc` are MedMNIST's; `acc`, `balanced_acc`, `macro_f1` and `ece`
     always use MedMNIST's 0.5 / argmax rule so they stay comparable across papers. `threshold` (binary only, chosen
     on validation by `choose_threshold`) adds `sensitivity`/`specificity` at score[:, 1] >= threshold, and records
-    itself. An AUC that is undefined (a class absent from y_true) is nan, as in scikit-learn."""
+    itself. An AUC that is undefined (a class absent from y_true) is nan, as in scikit-learn. `only` names the
+    metrics wanted (a training loop's per-epoch validation needs its selection metric, not all of them)."""
     y, s, task = _prepare(y_true, y_score, task)
     if threshold is not None and task is not Task.BINARY:
         raise ValueError(f"threshold applies to binary tasks only, not {task.value!r}")
     out = {name: m.fn(y, s, task, threshold) for name, m in METRICS.items()
-           if m.fn is not None and task in m.tasks and (threshold is not None or not m.needs_threshold)}
+           if m.fn is not None and task in m.tasks and (threshold is not None or not m.needs_threshold)
+           and (only is None or name in only)}
     if threshold is not None:
         out["threshold"] = float(threshold)
     return out
