@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     report: dict[str, Any] = {"deterministic": parity.summary(rows, BOUND)}
     v2 = [r for r in store.results("medmnist-v2") if r.suite == "medmnist-v2@2" and r.status == "ok"
           and r.cell.model == "resnet18_28.random" and r.cell.dataset == "breastmnist"]
-    pick = [[r for r in v2 if r.cell.overrides == o] for o in ([["precision", "fp32"]], [])]
+    pick = [[r for r in v2 if r.cell.overrides == o] for o in ([("precision", "fp32")], [])]
     trained = parity.training(store, pick[0], pick[1], "medmnist-v2 BreastMNIST resnet18_28 (28 px), bf16 − fp32")
     ci = trained.hierarchical
     report["training"] = trained.record() | {"bound": TRAINING_BOUND,
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
              f"Machine: {report['machine']['cpu']} ({' '.join(report['machine']['isa'])}); code "
              f"{(report['git']['sha'] or '?')[:10]}{' (uncommitted changes)' if report['git']['dirty'] else ''}.", "",
              "## The same fp32 weights, evaluated in fp32 and in bf16", "",
-             (parity.__doc__ or "").split("\n\n")[1].replace("\n", " "), "",
+             (parity.__doc__ or "").split("\n\n")[1].replace("\n  ", " "), "",
              f"Bound: |ΔAUC| ≤ {BOUND}. Largest |ΔAUC|: **{det['max_abs_delta']:.4f}** — "
              f"{'within' if det['within'] else 'OUTSIDE'} the bound.", "",
              "AUC sees only the order of (positive, negative) test pairs. *Re-ordered* counts the pairs whose order "
