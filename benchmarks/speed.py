@@ -46,6 +46,7 @@ PROBE = Protocol(epochs=30, batch_size=128, optimizer="adamw", lr=1e-3, weight_d
                  monitor="val_loss", patience=None, precision="bf16")
 PRECISIONS = ("fp32", "bf16")
 CELL_STEPS = 500  # training steps of a medmnist-v2 BreastMNIST cell (100 epochs x 5 batches): compile must pay here
+CELL_IMAGES = 5856  # PneumoniaMNIST's images, every split: what a features cell on it extracts
 
 
 @dataclass
@@ -159,33 +160,58 @@ def train_step(name: str, size: int, batch: int, peaks: dict[str, float], repeat
                  counter.get_total_flops() / batch, peaks, "forward + backward + Adam, channels_last")
 
 
+def _compiled_against_eager(section: str, what: str, eager: Callable[[], None], compiled: Callable[[], None],
+                            calls: int, unit: str, repeats: int) -> Row:
+    """Compile time, one call eager vs compiled, and a cell's `calls` calls including the compile (adopted only at
+    >= 1.2x). Any compiler failure is a finding to report, not a crash."""
+    t_eager = min(_times(eager, repeats))
+    try:
+        t = time.perf_counter()
+        compiled()
+        compiled()  # the second call may recompile (autograd, optimiser state, a new batch size)
+        t_compile = time.perf_counter() - t
+        t_compiled = min(_times(compiled, repeats))
+    except Exception as e:  # noqa: BLE001
+        return Row(section, f"torch.compile {what}", "failed", f"{type(e).__name__}: {e}"[:200])
+    gain = calls * t_eager / (t_compile + calls * t_compiled)
+    return Row(section, f"torch.compile {what}", f"{t_eager / t_compiled:.2f}x per {unit}; {gain:.2f}x on a "
+               f"{calls}-{unit} cell", f"compile {t_compile:.0f} s; {unit} eager {t_eager * 1e3:.0f} ms, compiled "
+               f"{t_compiled * 1e3:.0f} ms; "
+               f"{'adopted' if gain >= 1.2 else 'not adopted (< 1.2x with the compile time): cells run eager'}",
+               {f"{unit}_ratio": t_eager / t_compiled, "cell_ratio": gain, "compile_s": t_compile})
+
+
 def compile_step(name: str = "resnet18_28", batch: int = 128, repeats: int = 10) -> Row:
-    """`torch.compile` on the bf16 training step: compile time, step time eager vs compiled, and the projected time
-    of a cell's `CELL_STEPS` steps including the compile (adopted only at >= 1.2x)."""
+    """`torch.compile` on the bf16 training step, projected on a cell's `CELL_STEPS` steps."""
     x = torch.randn(batch, 1, 28, 28).contiguous(memory_format=torch.channels_last)
     target = torch.randint(0, 2, (batch,))
 
     def loss_fn(z: torch.Tensor) -> torch.Tensor:
         return torch.nn.functional.cross_entropy(z, target)
 
-    eager = _step(name, x, loss_fn, "bf16")[0]
-    t_eager = min(_times(eager, repeats))
-    compiled = _step(name, x, loss_fn, "bf16", compiled=True)[0]
-    try:
-        t = time.perf_counter()
-        compiled()
-        compiled()  # the second call may recompile (autograd, optimiser state)
-        t_compile = time.perf_counter() - t
-        t_compiled = min(_times(compiled, repeats))
-    except Exception as e:  # noqa: BLE001 -- any compiler failure is a finding to report, not a crash
-        return Row("training step", f"torch.compile {name} bf16", "failed", f"{type(e).__name__}: {e}"[:200])
-    cell_eager, cell_compiled = CELL_STEPS * t_eager, t_compile + CELL_STEPS * t_compiled
-    gain = cell_eager / cell_compiled
-    return Row("training step", f"torch.compile {name} @ 28 px bf16, batch {batch}",
-               f"{t_eager / t_compiled:.2f}x per step; {gain:.2f}x on a {CELL_STEPS}-step cell",
-               f"compile {t_compile:.0f} s; step eager {t_eager * 1e3:.0f} ms, compiled {t_compiled * 1e3:.0f} ms; "
-               f"{'adopted' if gain >= 1.2 else 'not adopted (< 1.2x with the compile time): cells run eager'}",
-               {"step_ratio": t_eager / t_compiled, "cell_ratio": gain, "compile_s": t_compile})
+    return _compiled_against_eager("training step", f"{name} @ 28 px bf16, batch {batch}",
+                                   _step(name, x, loss_fn, "bf16")[0],
+                                   _step(name, x, loss_fn, "bf16", compiled=True)[0], CELL_STEPS, "step", repeats)
+
+
+def compile_features(name: str = "resnet18", size: int = 224, batch: int = 16, repeats: int = 5) -> Row:
+    """`torch.compile` on bf16 frozen feature extraction, projected on PneumoniaMNIST's `CELL_IMAGES` images (the
+    largest dataset here; a features cell extracts every split once)."""
+    net = zoo.create_model(name, num_classes=2).eval().to(memory_format=torch.channels_last)
+    x = torch.randn(batch, 3, size, size).contiguous(memory_format=torch.channels_last)
+
+    def features(forward: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[], None]:
+        def go() -> None:
+            with torch.inference_mode(), zoo.autocast(net, "cpu", "bf16"):
+                forward(x)
+        return go
+
+    def eager(t: torch.Tensor) -> torch.Tensor:
+        return net.forward_head(net.forward_features(t), pre_logits=True)
+
+    return _compiled_against_eager("feature extraction", f"{name} @ {size} px bf16, batch {batch}",
+                                   features(eager), features(torch.compile(eager)), -(-CELL_IMAGES // batch),
+                                   "batch", repeats)
 
 
 def linear_probe(data_dir: Path | str | None, seed: int = 0) -> list[Row]:

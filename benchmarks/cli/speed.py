@@ -32,6 +32,8 @@ def cmd_speed(args: argparse.Namespace) -> None:
         rows.append(speed.train_step("unet2015_w32", 96, 8, peaks))
         status.update("training step: torch.compile against eager (compiling takes a minute or more)")
         rows.append(speed.compile_step())
+        status.update("feature extraction: torch.compile against eager")
+        rows.append(speed.compile_features())
         status.update("linear probe: medzoo cell cold and warm vs frozen backbone every epoch (BreastMNIST)")
         rows += speed.linear_probe(args.data_dir)
         status.update("fine-tune step: medzoo path vs medmnist DataLoader (PneumoniaMNIST, resnet18_28)")
