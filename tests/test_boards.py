@@ -97,3 +97,13 @@ def test_a_board_reads_the_suite_object_not_the_global_registry(brier_store: Res
         (tmp_path / name).write_bytes(content if isinstance(content, bytes) else content.encode())
     assert boards.check(brier_store, PAIR, tmp_path) == []
     assert boards.check(brier_store, renamed, tmp_path) == [f"{tmp_path / 'boards-pair.md'} is out of date"]
+
+
+def test_a_single_run_has_no_spread_and_says_so(brier_store: ResultStore) -> None:
+    files = boards.generate(brier_store, PAIR)
+    table = pd.read_csv(io.StringIO(str(files["boards-pair.csv"])))
+    ours = table[table["source"] == "medzoo (this run)"]
+    assert (ours["seeds"] == 1).all() and ours["auc_std"].isna().all() and ours["acc_std"].isna().all()  # not 0.0
+    rows = [line for line in str(files["boards-pair.md"]).splitlines() if "logistic head" in line]
+    assert len(rows) == 2 and all("| 1 run |" in line and " ± " not in line for line in rows)
+    assert list(ours["rank"]) == sorted(ours["rank"])  # ordered by rank, then by AUC

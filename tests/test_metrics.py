@@ -18,8 +18,11 @@ from benchmarks.metrics import (
     choose_threshold,
     evaluate,
     paired_bootstrap,
+    holm,
     per_class_auc,
+    ranks,
     reordering,
+    seeds_mean_ci,
 )
 from benchmarks.metrics.classification import _prepare
 from benchmarks.metrics.stats import _metric_over, _resample
@@ -361,3 +364,64 @@ def test_reordering_counts_the_pairs_auc_sees() -> None:
     assert reordering(y, two(a), two(a)).reordered == 0
     with pytest.raises(ValueError, match="both classes"):
         reordering(np.ones(5, int), two(a), two(b))
+
+
+def test_holm_on_a_hand_computed_case() -> None:
+    # sorted: 0.005 x 4 = 0.02, 0.01 x 3 = 0.03, 0.03 x 2 = 0.06, 0.04 x 1 = 0.04 -> 0.06 (monotone)
+    np.testing.assert_allclose(holm([0.01, 0.04, 0.03, 0.005]), [0.03, 0.06, 0.06, 0.02])
+    np.testing.assert_allclose(holm([0.5, 0.9]), [1.0, 1.0])  # capped at 1
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        holm([0.1, 1.5])
+
+
+def test_ranks_count_rows_significantly_better_after_holm() -> None:
+    from scipy.stats import norm
+
+    def test(delta: float, p: float) -> PairedBootstrap:  # a normal test with this two-sided p
+        return PairedBootstrap("auc", delta, delta - 0.01, delta + 0.01, p, abs(delta) / norm.isf(p / 2))
+
+    # row 0 beats 1 (p 0.001) and 2 (p 0.02); 1 vs 2 not significant. Holm over 3 tests: 0.003, 0.04, 0.3 x 1.
+    tests = {(0, 1): test(0.05, 0.001), (0, 2): test(0.03, 0.02), (1, 2): test(-0.01, 0.3)}
+    assert ranks(tests, 3) == [1, 2, 2]
+    assert ranks(tests, 3, higher_is_better=False) == [3, 1, 1]  # a lower-is-better metric: the deltas flip
+    assert ranks({(0, 1): test(0.05, 0.001), (0, 2): test(0.03, 0.02), (1, 2): test(-0.01, 0.3)}, 3,
+                 alpha=0.01) == [1, 2, 1]  # 0.02 x 2 = 0.04 > 0.01: only the first test survives
+
+
+def test_seeds_mean_ci_covers_the_population_mean() -> None:
+    """Simulated seeds and test sets with a known population AUC (Gaussian scores: AUC = Φ(shift / sd of the
+    difference), averaged over the seeds' shifts): the 95% CI of a 3-seed mean covers it about 95% of the time."""
+    from scipy.stats import norm
+
+    def two(s: np.ndarray) -> np.ndarray:
+        p = 1 / (1 + np.exp(-s))
+        return np.stack([1 - p, p], axis=1)
+
+    shift, seed_sd, row_sd, noise_sd, n = 1.0, 0.15, 0.8, 0.6, 200
+    truth = norm.cdf((shift + np.random.default_rng(1).normal(0, seed_sd, 1_000_000))
+                     / np.sqrt(2 * (row_sd ** 2 + noise_sd ** 2))).mean()
+    rng, y, hits, draws = np.random.default_rng(0), np.repeat([1, 0], n // 2), 0, 300
+    for t in range(draws):
+        rows = rng.normal(0, row_sd, n)  # a test image's difficulty, shared by every seed
+        runs = [two(y * (shift + rng.normal(0, seed_sd)) + rows + rng.normal(0, noise_sd, n)) for _ in range(3)]
+        ci = seeds_mean_ci(y, runs, "binary", n_resamples=400, seed=t)
+        hits += ci.ci_low <= truth <= ci.ci_high
+    assert 0.91 <= hits / draws <= 0.98
+
+
+def test_seeds_mean_reports_spread_only_with_seeds() -> None:
+    y, s = random_case(Task.BINARY)
+    one = seeds_mean_ci(y, [s], "binary", n_resamples=200)
+    assert one.std is None and one.seeds == 1 and one.ci_low <= one.mean <= one.ci_high
+    other = np.roll(s, 7, axis=0)
+    two = seeds_mean_ci(y, [s, other], "binary", n_resamples=200)
+    aucs = [roc_auc_score(y, x[:, 1]) for x in (s, other)]
+    assert two.mean == pytest.approx(np.mean(aucs)) and two.std == pytest.approx(np.std(aucs, ddof=1))
+
+
+def test_paired_p_normal_is_not_floored_by_the_resamples() -> None:
+    y, good = random_case(Task.BINARY, n=600)
+    noise = np.random.default_rng(5).random(good.shape)
+    test = paired_bootstrap(y, good, noise, "binary", n_resamples=200)
+    assert test.p_value == pytest.approx(2 / 201)  # every resample agrees: the percentile p can go no lower
+    assert test.p_normal < 1e-4 and test.se > 0

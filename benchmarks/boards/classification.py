@@ -1,8 +1,9 @@
 """Leaderboards are pure functions of the results store: results → pandas → `<suite>.md`, `.csv`, `.png`.
 
-Rows are configurations (model, weights, mode, resolution, protocol); seeds are aggregated as mean ± std. A row's
-rank is 1 + the number of rows whose test AUC is significantly higher by a paired bootstrap (1000 stratified
-resamples of the same test images, 95%, first common seed), so every row no other row beats has rank 1.
+Rows are configurations (model, weights, mode, resolution, protocol); seeds are aggregated as mean ± std (std blank
+for one run) with a CI of the mean over seeds and test images (`metrics.seeds_mean_ci`). A row's rank is 1 + the
+number of rows whose test AUC is significantly higher by paired bootstraps over every shared seed, Holm-corrected
+within the dataset (`metrics.ranks`), so every row no other row beats has rank 1; rows are ordered by rank, then AUC.
 Published MedMNIST v2 numbers appear beside ours, marked "reported (paper)"; they never enter the store.
 Tables hold no timestamps or durations, so `--check` can compare them byte for byte.
 """
@@ -74,23 +75,26 @@ def results_frame(store: ResultStore, suite: Suite) -> tuple[pd.DataFrame, list[
     return pd.DataFrame(rows), other
 
 
-def _ranks(store: ResultStore, group: pd.DataFrame, results: dict[str, list[Result]]) -> list[int]:
-    """1 + the number of rows significantly better (paired bootstrap of ΔAUC on the smallest common seed)."""
-    configs = list(group["config"])
-    by_seed = {c: {r.cell.seed: r for r in results[c]} for c in configs}
-    better = dict.fromkeys(configs, 0)
+def _runs(store: ResultStore, results: list[Result], seeds: list[int] | None = None) -> tuple[np.ndarray, list]:
+    """Test labels and each seed's test scores (seed order), from the stored outputs."""
+    by_seed = {r.cell.seed: r for r in results}
+    picked = [by_seed[s] for s in (seeds if seeds is not None else sorted(by_seed))]
+    return store.scores(picked[0])[0], [store.scores(r)[1] for r in picked]
+
+
+def _ranks(store: ResultStore, configs: list[str], results: dict[str, list[Result]], task: str) -> list[int]:
+    """1 + the number of rows significantly better: paired bootstraps of ΔAUC over every seed two rows share (seeds
+    and test images resampled), Holm-corrected over all pairs of the dataset (`metrics.ranks`)."""
+    seeds = {c: {r.cell.seed for r in results[c]} for c in configs}
+    tests = {}
     for i, a in enumerate(configs):
-        for b in configs[i + 1:]:
-            common = sorted(set(by_seed[a]) & set(by_seed[b]))
-            if not common:
-                continue
-            ra, rb = by_seed[a][common[0]], by_seed[b][common[0]]
-            (labels, sa), (_, sb) = store.scores(ra), store.scores(rb)
-            assert ra.data is not None
-            test = metrics.paired_bootstrap(labels, sa, sb, ra.data.task, metric=RANK_BY, seed=0)
-            if test.significant:
-                better[b if (test.delta > 0) == metrics.higher_is_better(RANK_BY) else a] += 1
-    return [1 + better[c] for c in configs]
+        for j in range(i + 1, len(configs)):
+            common = sorted(seeds[a] & seeds[configs[j]])
+            if common:
+                labels, sa = _runs(store, results[a], common)
+                sb = _runs(store, results[configs[j]], common)[1]
+                tests[i, j] = metrics.paired_seeds_hierarchical(labels, sa, sb, task, metric=RANK_BY, seed=0)
+    return metrics.ranks(tests, len(configs), metrics.higher_is_better(RANK_BY))
 
 
 def board(store: ResultStore, suite: Suite) -> pd.DataFrame:
@@ -101,19 +105,24 @@ def board(store: ResultStore, suite: Suite) -> pd.DataFrame:
     keys = ["dataset", "config", "model", "weights", "mode", "data_size", "policy", "input_size", "protocol"]
     agg = df.groupby(keys, sort=False).agg(
         seeds=("seed", "count"), auc_mean=("auc", "mean"), auc_std=("auc", "std"), acc_mean=("acc", "mean"),
-        acc_std=("acc", "std"), auc_ci_low=("auc_ci_low", "mean"), auc_ci_high=("auc_ci_high", "mean"),
-        **{m.name: (m.name, "mean") for m in _extra()}, params_m=("params_m", "first")).reset_index()
+        acc_std=("acc", "std"), **{m.name: (m.name, "mean") for m in _extra()},
+        params_m=("params_m", "first")).reset_index()
     results = df.groupby("config")["result"].apply(list).to_dict()
+    task = {c: rs[0].data.task for c, rs in results.items() if rs[0].data is not None}
+    ci = {c: metrics.seeds_mean_ci(*_runs(store, rs), task[c], RANK_BY, seed=0) for c, rs in results.items()}
+    agg["auc_ci_low"] = agg["config"].map(lambda c: ci[c].ci_low)
+    agg["auc_ci_high"] = agg["config"].map(lambda c: ci[c].ci_high)
     agg["notes"] = agg["config"].map(lambda c: notes(results[c]))
     parts = []
     for _, group in agg.groupby("dataset", sort=True):
-        group = group.sort_values([f"{RANK_BY}_mean", "model", "weights", "mode", "input_size"],
-                                  ascending=[not metrics.higher_is_better(RANK_BY), True, True, True, True]).copy()
-        group["rank"] = _ranks(store, group, results)
-        parts.append(group)
+        group = group.copy()
+        group["rank"] = _ranks(store, list(group["config"]), results, task[group["config"].iloc[0]])
+        parts.append(group.sort_values(["rank", f"{RANK_BY}_mean", "model", "weights", "mode", "input_size"],
+                                       ascending=[True, not metrics.higher_is_better(RANK_BY), True, True, True,
+                                                  True]))
     out = pd.concat(parts, ignore_index=True)
     out["source"] = "medzoo (this run)"
-    return out[columns()].fillna({"auc_std": 0.0, "acc_std": 0.0})
+    return out[columns()]  # std stays blank (NaN) for a single run
 
 
 def reported() -> pd.DataFrame:
@@ -138,7 +147,7 @@ def _dataset_section(name: str, rows: pd.DataFrame, rep: pd.DataFrame, n_test: i
         seeds_sd = f" ± {r.auc_std:.3f}" if r.seeds > 1 else ""
         acc_sd = f" ± {r.acc_std:.3f}" if r.seeds > 1 else ""
         lines.append(f"| {r.rank} | {r.model} | {weights} | {r.mode} | {r.input_size} px ({r.data_size} → {r.policy})"
-                     f" | {r.protocol} | {r.seeds} | {r.auc_mean:.3f}{seeds_sd} | [{r.auc_ci_low:.3f}, "
+                     f" | {r.protocol} | {r.seeds if r.seeds > 1 else '1 run'} | {r.auc_mean:.3f}{seeds_sd} | [{r.auc_ci_low:.3f}, "
                      f"{r.auc_ci_high:.3f}] | {r.acc_mean:.3f}{acc_sd} | "
                      + "".join(f"{_fmt(getattr(r, m.name))} | " for m in extra)
                      + f"{r.params_m:.1f}M | {r.notes} |")
@@ -161,10 +170,13 @@ def markdown(store: ResultStore, suite: Suite, b: pd.DataFrame | None = None) ->
     lines = header(suite) + [
              "Rows are medzoo's own runs of this suite version; the test split is the dataset's official test split, "
              "never used for training or model selection. Test AUC/ACC are MedMNIST's definitions; mean ± std over "
-             "seeds; the 95% CI is a stratified bootstrap of the test set (1000 resamples; averaged over seeds). "
-             "**rank** = 1 + the number of rows whose test AUC is significantly higher (paired bootstrap of ΔAUC on "
-             "the same test images, 95%, on the first seed two rows share): rank 1 rows are those no row beats "
-             "significantly; significance is not transitive, so equal ranks lower down are counts, not ties. "
+             "seeds (\"1 run\": one seed, no spread to show). The 95% CI is that of the mean: 1000 bootstrap "
+             "resamples that draw seeds and test images together (class-stratified), so it covers seed-to-seed and "
+             "test-set variation; for one run it covers the test set only. **rank** = 1 + the number of rows whose "
+             "test AUC is significantly higher: paired bootstraps of ΔAUC over every seed two rows share (seeds and "
+             "the same test images resampled), with Holm's correction over all pairs of the dataset at 5%. Rank 1 "
+             "rows are those no row beats; significance is not transitive, so equal ranks lower down are counts, not "
+             "ties. Rows are ordered by rank, then by test AUC. "
              "ECE: expected "
              "calibration error (15 bins; lower is better). *random init* rows are no-pretraining controls. "
              "Every number is computed from the outputs stored with the results (`benchmarks.results.schema`). "
@@ -235,12 +247,11 @@ def plot_png(store: ResultStore, suite: Suite, b: pd.DataFrame | None = None) ->
 def rich_table(store: ResultStore, suite: Suite, b: pd.DataFrame | None = None) -> Table:
     """The board for a terminal: the columns a reader ranks by (the .md has the rest)."""
     b = board(store, suite) if b is None else b
-    multi_seed = bool((b["seeds"] > 1).any()) if not b.empty else False
     table = Table(title=f"{suite.id} — test AUC; equal ranks: not significantly different")
     for col in ("dataset", "#", "model.weights", "mode", "px", "test AUC", "95% CI"):
         table.add_column(col, justify="right" if col in ("#", "px", "test AUC") else "left", overflow="fold")
     for r in b.itertuples():
-        auc = f"{r.auc_mean:.3f}" + (f"±{r.auc_std:.3f}" if multi_seed else "")
+        auc = f"{r.auc_mean:.3f}" + (f"±{r.auc_std:.3f}" if r.seeds > 1 else "")
         table.add_row(r.dataset.removesuffix("mnist"), str(r.rank), f"{r.model}.{r.weights}", r.mode,
                       str(r.input_size), auc, f"{r.auc_ci_low:.2f}–{r.auc_ci_high:.2f}")
     return table
