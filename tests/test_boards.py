@@ -107,3 +107,27 @@ def test_a_single_run_has_no_spread_and_says_so(brier_store: ResultStore) -> Non
     rows = [line for line in str(files["boards-pair.md"]).splitlines() if "logistic head" in line]
     assert len(rows) == 2 and all("| 1 run |" in line and " ± " not in line for line in rows)
     assert list(ours["rank"]) == sorted(ours["rank"])  # ordered by rank, then by AUC
+
+
+@pytest.mark.parametrize("suite", ["quick", "medmnist-v2", "segmentation"])
+def test_no_legend_covers_a_point_on_the_committed_boards(suite: str) -> None:
+    from benchmarks.boards.render import forest_figure, overlaps
+
+    store, s = ResultStore(Path(__file__).parents[1] / "leaderboards" / "results"), SUITES.get(suite)
+    by = boards.board_of(s).panels(store, s)
+    fig = forest_figure(s.id, {n: (p[1] if isinstance(p, tuple) else p) for n, p in by.items()}, "metric")
+    assert sum(len(ax.get_lines()) for ax in fig.axes) > 0  # it drew the store's rows
+    assert overlaps(fig) == []
+
+
+def test_the_overlap_check_sees_a_legend_over_a_point() -> None:
+    import matplotlib.pyplot as plt
+
+    from benchmarks.boards.render import overlaps
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 1], "o", label="a point")
+    ax.plot([0.98], [0.98], "o", label="under the legend")
+    ax.legend(loc="upper right")
+    assert overlaps(fig) and "under a legend" in overlaps(fig)[0]
+    plt.close(fig)

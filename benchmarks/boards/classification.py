@@ -19,7 +19,7 @@ import pandas as pd
 from rich.table import Table
 
 from benchmarks import metrics
-from benchmarks.boards.render import NOTES_TEXT, footer, header, notes, ok_results, png
+from benchmarks.boards.render import NOTES_TEXT, Point, footer, forest_figure, header, notes, ok_results, png
 from benchmarks.data import DATASETS
 from benchmarks.results import ResultStore
 from benchmarks.results.schema import CellRecord, Result
@@ -212,36 +212,23 @@ def csv_text(store: ResultStore, suite: Suite, b: pd.DataFrame | None = None) ->
     return out.to_csv(index=False, float_format="%.4f", lineterminator="\n")
 
 
-def plot_png(store: ResultStore, suite: Suite, b: pd.DataFrame | None = None) -> bytes:
-    """Test AUC against parameter count, one panel per dataset, marker per mode."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def panels(store: ResultStore, suite: Suite, b: pd.DataFrame | None = None) -> dict[str, list[Point]]:
+    """Each dataset's rows (test AUC, 95% CI of the mean) and the paper's numbers for it."""
     b = board(store, suite) if b is None else b
-    names = sorted(set(b["dataset"])) or ["(no results)"]
-    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 4), squeeze=False)
-    markers = {"features": "o", "linear_probe": "s", "finetune": "^", "scratch": "x"}
-    for ax, name in zip(axes[0], names, strict=True):
-        rows = b[b["dataset"] == name]
-        for mode, g in rows.groupby("mode"):
-            for pretrained, sub in g.groupby(g["weights"] != "random"):
-                ax.errorbar(sub["params_m"], sub["auc_mean"],
-                            yerr=[sub["auc_mean"] - sub["auc_ci_low"], sub["auc_ci_high"] - sub["auc_mean"]],
-                            fmt=markers.get(str(mode), "o"), capsize=2, alpha=0.8,
-                            label=f"{mode} ({'pretrained' if pretrained else 'random init'})",
-                            fillstyle="full" if pretrained else "none")
-        for r in rows.itertuples():
-            ax.annotate(r.model, (r.params_m, r.auc_mean), fontsize=6, xytext=(3, 3), textcoords="offset points")
-        ax.set_xscale("log")
-        ax.set(title=name, xlabel="parameters (millions)", ylabel="test AUC (95% CI)")
-        ax.grid(alpha=0.3)
-        if len(rows):
-            ax.legend(fontsize=6)
-    fig.suptitle(f"{suite.id} — research use only, not a medical device", fontsize=9)
-    fig.tight_layout()
-    return png(fig)
+    rep = reported()
+    out: dict[str, list[Point]] = {}
+    for name in sorted(set(b["dataset"])):
+        out[name] = [Point(f"{r.model}.{r.weights} · {r.mode} · {r.input_size} px"
+                           + ("".join(f" · {o}" for o in r.protocol.split("; ")[1:])), r.auc_mean, r.auc_ci_low,
+                           r.auc_ci_high) for r in b[b["dataset"] == name].itertuples()]
+        out[name] += [Point(f"{r.method} (paper)", r.test_auc, kind="reported")
+                      for r in rep[rep["dataset"] == name].itertuples()]
+    return out
+
+
+def plot_png(store: ResultStore, suite: Suite, b: pd.DataFrame | None = None) -> bytes:
+    """Test AUC per row with its CI, beside the paper's numbers, one panel per dataset."""
+    return png(forest_figure(suite.id, panels(store, suite, b), "test AUC"))
 
 
 def rich_table(store: ResultStore, suite: Suite, b: pd.DataFrame | None = None) -> Table:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from benchmarks.data import DATASETS
 from benchmarks.results import Result, ResultStore
@@ -74,6 +75,69 @@ def png(fig: Any) -> bytes:
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, metadata={"Software": None})
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
     plt.close(fig)
     return buf.getvalue()
+
+
+@dataclass(frozen=True)
+class Point:
+    """One row of a forest plot: ours (with a CI when there is one), a published number, or a human reader."""
+
+    label: str
+    value: float
+    low: float | None = None
+    high: float | None = None
+    kind: Literal["ours", "reported", "human"] = "ours"
+
+
+_STYLE = {"ours": ("o", "tab:blue", "medzoo (this run)"), "reported": ("D", "tab:gray", "reported (paper)"),
+          "human": ("s", "tab:green", "second observer (human)")}
+
+
+def forest_figure(title: str, panels: dict[str, list[Point]], xlabel: str) -> Any:
+    """One panel per dataset, a row per point (best at the top), full labels on the y axis, the legend below the
+    panels: no label is cut and no legend covers a point, however many rows a board has."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = panels or {"(no results)": []}
+    height = 1.2 + 0.28 * max(len(p) for p in panels.values())
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), max(2.5, height)), squeeze=False)
+    kinds: set[str] = set()
+    with_ci = False
+    for ax, (name, points) in zip(axes[0], panels.items(), strict=True):
+        points = sorted((p for p in points if p.value == p.value), key=lambda p: p.value)  # NaN: nothing to draw
+        for y, p in enumerate(points):
+            marker, color, _ = _STYLE[p.kind]
+            err = None if p.low is None or p.high is None else [[p.value - p.low], [p.high - p.value]]
+            ax.errorbar([p.value], [y], xerr=err, fmt=marker, color=color, capsize=2, markersize=5)
+            kinds.add(p.kind)
+            with_ci |= err is not None
+        ax.set_yticks(range(len(points)), [p.label for p in points], fontsize=7)
+        ax.set(title=name, xlabel=xlabel, ylim=(-0.7, len(points) - 0.3))
+        ax.grid(alpha=0.3, axis="x")
+    handles = [plt.Line2D([], [], marker=_STYLE[k][0], color=_STYLE[k][1], ls="",
+                          label=_STYLE[k][2] + (", 95% CI" if k == "ours" and with_ci else ""))
+               for k in _STYLE if k in kinds]
+    if handles:
+        fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=7, frameon=False)
+    fig.suptitle(f"{title} — research use only, not a medical device", fontsize=9)
+    fig.tight_layout(rect=(0, 0.08 if handles else 0, 1, 1))
+    return fig
+
+
+def overlaps(fig: Any) -> list[str]:
+    """Points that a legend or a panel's title/labels cover, in display coordinates (what a test asserts empty)."""
+    fig.canvas.draw()
+    boxes = [leg.get_window_extent() for leg in fig.legends] + [
+        ax.get_legend().get_window_extent() for ax in fig.axes if ax.get_legend() is not None]
+    found = []
+    for ax in fig.axes:
+        for line in ax.get_lines():
+            for x, y in ax.transData.transform(line.get_xydata()):
+                found += [f"{ax.get_title()}: point at ({x:.0f}, {y:.0f}) px under a legend"
+                          for b in boxes if b.contains(x, y)]
+    return found

@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 from rich.table import Table
 
-from benchmarks.boards.render import NOTES_TEXT, footer, header, notes, number, ok_results, png
+from benchmarks.boards.render import NOTES_TEXT, Point, footer, forest_figure, header, notes, number, ok_results, png
 from benchmarks.data import DATASETS
-from benchmarks.data.seg import SEG_DATASETS, seg_dataset
+from benchmarks.data.seg import seg_dataset
 from benchmarks.metrics import higher_is_better
 from benchmarks.results import ResultStore
 from benchmarks.results.schema import CellRecord
@@ -172,41 +172,30 @@ def csv_text(store: ResultStore, suite: Suite, b: pd.DataFrame | None = None) ->
     return out.to_csv(index=False, float_format="%.4f", lineterminator="\n")
 
 
-def plot_png(store: ResultStore, suite: Suite, b: pd.DataFrame | None = None) -> bytes:
-    """Headline metric per row and dataset, with the human baseline and reported rows as lines."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def panels(store: ResultStore, suite: Suite, b: pd.DataFrame | None = None) -> dict[str, tuple[str, list[Point]]]:
+    """Each dataset's headline metric: its column header, our rows, the second observer and the published rows."""
     b = board(store, suite) if b is None else b
-    names = sorted(set(b["dataset"])) or ["(no results)"]
     rep, hum = reported(), humans(store, suite)
-    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.5), squeeze=False)
-    for ax, name in zip(axes[0], names, strict=True):
-        rows = b[b["dataset"] == name]
-        metric = seg_dataset(name).headline if name in SEG_DATASETS else "f1"
-        labels = [f"{r['model']}.{r['weights']}" for r in rows.to_dict("records")]
-        values = list(rows[f"{metric}_mean"]) if len(rows) else []
-        ax.errorbar(values, labels, xerr=rows[f"{metric}_std"].fillna(0) if len(rows) else None, fmt="o",
-                    color="tab:blue", capsize=3)
-        marks = list(values)
-        if name in hum:
-            ax.axvline(hum[name][metric], color="tab:green", ls="--", label="second observer (human)")
-            marks.append(hum[name][metric])
-        for r, style in zip(rep[rep["dataset"] == name].to_dict("records"), (":", "-.", (0, (1, 3))), strict=False):
-            if not np.isnan(r["f1"]):
-                ax.axvline(r["f1"], color="tab:gray", ls=style, label=f"reported: {r['method'][:40]}")
-                marks.append(r["f1"])
-        lo = max(0.0, min(marks, default=0.0) - 0.05)
-        ax.set(title=name, xlabel=f"test {metric} (threshold 0.5)", xlim=(lo, min(1.0, max(marks, default=1.0) + 0.05)))
-        ax.margins(y=0.3)
-        ax.grid(alpha=0.3, axis="x")
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=6, loc="lower right")
-    fig.suptitle(f"{suite.id} — research use only, not a medical device", fontsize=9)
-    fig.tight_layout()
-    return png(fig)
+    out = {}
+    for name in sorted(set(b["dataset"])):
+        metric = seg_dataset(name).headline
+        head = {k: h for k, h, _ in _columns(name)}.get(metric, metric)
+        points = [Point(f"{r['model']}.{r['weights']}", r[f"{metric}_mean"])
+                  for r in b[b["dataset"] == name].to_dict("records")]
+        if name in hum and metric in hum[name]:
+            points.append(Point("second observer", hum[name][metric], kind="human"))
+        points += [Point(r["method"], r[metric], kind="reported") for r in rep[rep["dataset"] == name].to_dict("records")
+                   if metric in r and not np.isnan(r[metric])]
+        out[name] = (head, points)
+    return out
+
+
+def plot_png(store: ResultStore, suite: Suite, b: pd.DataFrame | None = None) -> bytes:
+    """Each dataset's headline test metric (threshold 0.5) per row, beside the human baseline and published rows."""
+    by = panels(store, suite, b)
+    heads = sorted({h for h, _ in by.values()})
+    return png(forest_figure(suite.id, {n: pts for n, (_, pts) in by.items()}, f"test {' / '.join(heads) or 'metric'}"
+                             " (threshold 0.5)"))
 
 
 def rich_table(store: ResultStore, suite: Suite, b: pd.DataFrame | None = None) -> Table:
