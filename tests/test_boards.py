@@ -15,6 +15,7 @@ import pytest
 from benchmarks import boards, metrics
 from benchmarks.boards import segmentation as seg_board
 from benchmarks.cells import run_cell
+from benchmarks.data import DATASETS
 from benchmarks.results import ResultStore
 from benchmarks.suites import SUITES, Grid, Policy, Suite
 from zoo import Task, TransferMode, UnknownNameError
@@ -131,3 +132,22 @@ def test_the_overlap_check_sees_a_legend_over_a_point() -> None:
     ax.legend(loc="upper right")
     assert overlaps(fig) and "under a legend" in overlaps(fig)[0]
     plt.close(fig)
+
+
+def test_coverage_lists_what_did_not_run_with_why_and_an_estimate(brier_store: ResultStore) -> None:
+    from benchmarks.boards import coverage
+
+    bigger = replace(PAIR, grids=(*PAIR.grids, replace(PAIR.grids[0], datasets=("pneumoniamnist",)),
+                                  replace(PAIR.grids[0], models=("resnet18.tv_in1k",))))
+    total, ok, groups = coverage.missing(brier_store, bigger)
+    assert (total, ok) == (5, 2)
+    ran = {r.cell.model: r for r in brier_store.results(PAIR.name)}
+    n_breast, n_pneumonia = (sum(DATASETS.get(d).n_samples.values()) for d in ("breastmnist", "pneumoniamnist"))
+    for model in ("resnet18_28.random", "alexnet.random"):  # features cells: seconds per image, every split
+        g = groups[model, 32, "features", "not run"]
+        assert g.datasets == {"pneumoniamnist"} and g.cells == 1
+        assert g.seconds == pytest.approx(ran[model].provenance.duration_s / n_breast * n_pneumonia)
+    net = groups["resnet18.tv_in1k", 32, "features", "needs the network for its pretrained weights"]
+    assert net.seconds is None and net.datasets == {"breastmnist"}
+    text = "\n".join(coverage.markdown(brier_store, bigger))
+    assert "2 of the suite's 5 cells have a result" in text and "no estimate" in text

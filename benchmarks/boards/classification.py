@@ -198,7 +198,7 @@ def markdown(store: ResultStore, suite: Suite, b: pd.DataFrame | None = None) ->
                 lines.append(f"| {model} | {weights} | {mode} | {size} | "
                              + " | ".join(f"{row[c]:.3f}" for c in cols) + f" | {row['mean']:.3f} |")
             lines.append("")
-    return "\n".join(lines + footer(other, sorted(set(b["dataset"]))))
+    return "\n".join(lines + footer(store, suite, other, sorted(set(b["dataset"]))))
 
 
 def csv_text(store: ResultStore, suite: Suite, b: pd.DataFrame | None = None) -> str:

@@ -57,9 +57,12 @@ NOTES_TEXT = ("*notes*: **scores rounded (schema 1)** — a result written befor
               "from its commit (the sha256 of the diff is recorded).")
 
 
-def footer(other: list[Result], datasets: Iterable[str]) -> list[str]:
-    """Cells without a result (with why), then the datasets' licenses and citations."""
-    lines: list[str] = []
+def footer(store: ResultStore, suite: Suite, other: list[Result], datasets: Iterable[str]) -> list[str]:
+    """Coverage (the suite's cells without a result, grouped, with why and their cost here), the failed or skipped
+    cells with their reasons, then the datasets' licenses and citations."""
+    from benchmarks.boards import coverage
+
+    lines = coverage.markdown(store, suite)
     if other:
         lines += ["## Cells without a result", "", "| cell | status | reason |", "|---|---|---|"]
         lines += [f"| {r.key} | {r.status} | {(r.reason.splitlines() or ['-'])[0][:200].replace('|', '/')} |"

@@ -154,7 +154,7 @@ def markdown(store: ResultStore, suite: Suite, b: pd.DataFrame | None = None) ->
     datasets = sorted(set(b["dataset"]) | {r.cell.dataset for r in other})
     for name in datasets:
         lines += _section(name, b[b["dataset"] == name], hum.get(name), rep[rep["dataset"] == name])
-    return "\n".join(lines + footer(other, datasets))
+    return "\n".join(lines + footer(store, suite, other, datasets))
 
 
 def csv_text(store: ResultStore, suite: Suite, b: pd.DataFrame | None = None) -> str:

@@ -161,7 +161,7 @@ def markdown(store: ResultStore, suite: Suite, b: pd.DataFrame | None = None) ->
     if hidden:
         lines += [f"{len(hidden)} stored result(s) of {suite.id} ran with other settings (command-line overrides) and "
                   f"are not part of the matrix.", ""]
-    return "\n".join(lines + footer(other, sorted({d for g in suite.grids for d in g.datasets})))
+    return "\n".join(lines + footer(store, suite, other, sorted({d for g in suite.grids for d in g.datasets})))
 
 
 def csv_text(store: ResultStore, suite: Suite, b: pd.DataFrame | None = None) -> str:
