@@ -130,17 +130,3 @@ def forest_figure(title: str, panels: dict[str, list[Point]], xlabel: str) -> An
     fig.suptitle(f"{title} — research use only, not a medical device", fontsize=9)
     fig.tight_layout(rect=(0, 0.08 if handles else 0, 1, 1))
     return fig
-
-
-def overlaps(fig: Any) -> list[str]:
-    """Points that a legend or a panel's title/labels cover, in display coordinates (what a test asserts empty)."""
-    fig.canvas.draw()
-    boxes = [leg.get_window_extent() for leg in fig.legends] + [
-        ax.get_legend().get_window_extent() for ax in fig.axes if ax.get_legend() is not None]
-    found = []
-    for ax in fig.axes:
-        for line in ax.get_lines():
-            for x, y in ax.transData.transform(line.get_xydata()):
-                found += [f"{ax.get_title()}: point at ({x:.0f}, {y:.0f}) px under a legend"
-                          for b in boxes if b.contains(x, y)]
-    return found
