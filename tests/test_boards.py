@@ -117,7 +117,7 @@ def test_no_legend_covers_a_point_on_the_committed_boards(suite: str) -> None:
 
     store, s = ResultStore(Path(__file__).parents[1] / "leaderboards" / "results"), SUITES.get(suite)
     by = boards.board_of(s).panels(store, s)
-    fig = forest_figure(s.id, {n: (p[1] if isinstance(p, tuple) else p) for n, p in by.items()}, "metric")
+    fig = forest_figure(s.id, {n: points for n, (_, points) in by.items()}, "metric")
     assert sum(len(ax.get_lines()) for ax in fig.axes) > 0  # it drew the store's rows
     assert _overlaps(fig) == []
 

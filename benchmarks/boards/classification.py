@@ -212,23 +212,24 @@ def csv_text(store: ResultStore, suite: Suite, b: pd.DataFrame | None = None) ->
     return out.to_csv(index=False, float_format="%.4f", lineterminator="\n")
 
 
-def panels(store: ResultStore, suite: Suite, b: pd.DataFrame | None = None) -> dict[str, list[Point]]:
-    """Each dataset's rows (test AUC, 95% CI of the mean) and the paper's numbers for it."""
+def panels(store: ResultStore, suite: Suite, b: pd.DataFrame | None = None) -> dict[str, tuple[str, list[Point]]]:
+    """Each dataset's metric header, its rows (test AUC, 95% CI of the mean) and the paper's numbers for it."""
     b = board(store, suite) if b is None else b
     rep = reported()
-    out: dict[str, list[Point]] = {}
+    out: dict[str, tuple[str, list[Point]]] = {}
     for name in sorted(set(b["dataset"])):
-        out[name] = [Point(f"{r.model}.{r.weights} · {r.mode} · {r.input_size} px"
-                           + ("".join(f" · {o}" for o in r.protocol.split("; ")[1:])), r.auc_mean, r.auc_ci_low,
-                           r.auc_ci_high) for r in b[b["dataset"] == name].itertuples()]
-        out[name] += [Point(f"{r.method} (paper)", r.test_auc, kind="reported")
-                      for r in rep[rep["dataset"] == name].itertuples()]
+        points = [Point(f"{r.model}.{r.weights} · {r.mode} · {r.input_size} px"
+                        + ("".join(f" · {o}" for o in r.protocol.split("; ")[1:])), r.auc_mean, r.auc_ci_low,
+                        r.auc_ci_high) for r in b[b["dataset"] == name].itertuples()]
+        points += [Point(f"{r.method} (paper)", r.test_auc, kind="reported")
+                   for r in rep[rep["dataset"] == name].itertuples()]
+        out[name] = ("AUC", points)
     return out
 
 
 def plot_png(store: ResultStore, suite: Suite, b: pd.DataFrame | None = None) -> bytes:
     """Test AUC per row with its CI, beside the paper's numbers, one panel per dataset."""
-    return png(forest_figure(suite.id, panels(store, suite, b), "test AUC"))
+    return png(forest_figure(suite.id, {n: pts for n, (_, pts) in panels(store, suite, b).items()}, "test AUC"))
 
 
 def rich_table(store: ResultStore, suite: Suite, b: pd.DataFrame | None = None) -> Table:

@@ -58,10 +58,11 @@ class _Group:
 
 def missing(store: ResultStore, suite: Suite) -> tuple[int, int, dict[tuple[str, int, str, str], _Group]]:
     """(cells in the suite, cells with an `ok` result, the others grouped by model / input size / mode / why)."""
-    results = [r for r in store.results(suite.name) if r.suite == suite.id]
+    stored = list(store.results(suite.name))  # read once: the suite's results, and the run times of all of them
+    results = [r for r in stored if r.suite == suite.id]
     done = {r.key for r in results if r.status == "ok"}
     tried = {r.key for r in results} - done
-    rates = _rates([r for r in store.results(suite.name) if r.status == "ok"])
+    rates = _rates([r for r in stored if r.status == "ok"])
     cells = suite.cells()
     groups: dict[tuple[str, int, str, str], _Group] = {}
     for c in cells:
