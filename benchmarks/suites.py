@@ -143,7 +143,7 @@ class Cell:
             del d["init_from"]
         if self.protocol.train_subset is None:  # likewise for cells that train on the whole training split
             del d["protocol"]["train_subset"]
-        d["versions"] = versions(self.arch, self.kind)
+        d["versions"] = versions(self.arch, self.kind, self.protocol.precision)
         return d
 
     @property

@@ -18,22 +18,26 @@ from typing import Any
 # cell kinds: the code that turns (model, data, protocol) into outputs and metrics
 CELL_VERSIONS = {"classification": 2, "segmentation": 2}  # 2: precision (bf16 autocast), channels_last features
 PROTOCOL_VERSION = 2  # the training loop and the protocol's meaning; 2: precision
+# what a bf16 cell keeps in fp32 (`zoo.autocast`): 1 the classifier; 2 the stem conv too. Only bf16 cells record it
+# (fp32 cells never autocast), so a change here makes new bf16 cells and leaves every fp32 cell's key as it was.
+AUTOCAST_VERSION = 2
 
 CELL_SOURCES = {
     "classification": ("benchmarks.cells.classification", "benchmarks.cells.prep", "benchmarks.metrics.classification",
-                       "benchmarks.metrics.stats", "zoo._transfer", "zoo._adapters", "zoo._precision",
+                       "benchmarks.metrics.stats", "zoo._transfer", "zoo._adapters",
                        "benchmarks.results.schema:probabilities"),
-    "segmentation": ("benchmarks.cells.segmentation", "benchmarks.metrics.segmentation", "zoo._inference",
-                     "zoo._precision"),
+    "segmentation": ("benchmarks.cells.segmentation", "benchmarks.metrics.segmentation", "zoo._inference"),
 }
+AUTOCAST_SOURCES = ("zoo._precision",)
 PROTOCOL_SOURCES = ("benchmarks.suites:Protocol", "benchmarks.suites:SegProtocol", "benchmarks.cells.train")
 
 
-def versions(arch: str, kind: str) -> dict[str, int]:
-    """The versions a cell of `arch` and cell kind `kind` records."""
+def versions(arch: str, kind: str, precision: str = "fp32") -> dict[str, int]:
+    """The versions a cell of `arch`, cell kind `kind` and `precision` records."""
     import zoo
 
-    return {"model": zoo.get_spec(arch).version, "cell": CELL_VERSIONS[kind], "protocol": PROTOCOL_VERSION}
+    out = {"model": zoo.get_spec(arch).version, "cell": CELL_VERSIONS[kind], "protocol": PROTOCOL_VERSION}
+    return out | {"autocast": AUTOCAST_VERSION} if precision == "bf16" else out
 
 
 def _source(ref: str) -> str:
@@ -59,4 +63,5 @@ def fingerprints() -> dict[str, dict[str, Any]]:
     for kind, refs in CELL_SOURCES.items():
         out[f"cell:{kind}"] = {"version": CELL_VERSIONS[kind], "sha256": _digest(refs)}
     out["protocol"] = {"version": PROTOCOL_VERSION, "sha256": _digest(PROTOCOL_SOURCES)}
+    out["autocast"] = {"version": AUTOCAST_VERSION, "sha256": _digest(AUTOCAST_SOURCES)}
     return out

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmarks import boards, metrics
+from benchmarks import boards, metrics, versions
 from benchmarks.boards import segmentation as seg_board
 from benchmarks.cells import run_cell
 from benchmarks.data import DATASETS
@@ -150,6 +150,24 @@ def test_coverage_lists_what_did_not_run_with_why_and_an_estimate(brier_store: R
     assert net.seconds is None and net.datasets == {"breastmnist"}
     text = "\n".join(coverage.markdown(brier_store, bigger))
     assert "2 of the suite's 5 cells have a result" in text and "no estimate" in text
+
+
+def test_results_of_older_code_leave_the_board_and_are_listed_to_re_run(brier_store: ResultStore,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from benchmarks.boards import coverage
+
+    def ours() -> int:
+        table = pd.read_csv(io.StringIO(str(boards.generate(brier_store, PAIR)["boards-pair.csv"])))
+        return int((table["source"] == "medzoo (this run)").sum())
+
+    assert ours() == 2
+    monkeypatch.setattr(versions, "PROTOCOL_VERSION", versions.PROTOCOL_VERSION + 1)  # the code moved on
+    assert ours() == 0  # no row from the old code
+    files = boards.generate(brier_store, PAIR)
+    total, ok, groups = coverage.missing(brier_store, PAIR)
+    assert (total, ok) == (2, 0)
+    assert {k[3] for k in groups} == {"to re-run: its result is from older code"}
+    assert "to re-run: its result is from older code" in str(files["boards-pair.md"])
 
 
 def _overlaps(fig: Any) -> list[str]:

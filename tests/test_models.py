@@ -1,5 +1,5 @@
-"""Parametrized over every registered model: build, forward at the minimum size with 1 and 3 channels, and the
-measured spec numbers (feature dim, parameters, GFLOPs)."""
+"""Parametrized over every registered model: build, forward at the minimum size with 1 and 3 channels (also in bf16,
+with the parts that stay fp32 found), and the measured spec numbers (feature dim, parameters, GFLOPs)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 import zoo
+from zoo._precision import fp32_parts
 
 MODELS = zoo.list_models()
 
@@ -37,6 +38,12 @@ def test_forward_at_min_size(name: str, in_chans: int) -> None:
     assert torch.isfinite(y).all()
     assert model.pretrained_cfg["input_size"][0] == in_chans
     assert len(model.pretrained_cfg["mean"]) == in_chans
+    # bf16 keeps the classifier and the stem conv (the first layer to see the image) in fp32
+    head, stem = fp32_parts(model)
+    assert head is model.get_classifier() and isinstance(stem, torch.nn.Conv2d) and stem.in_channels == in_chans
+    with torch.inference_mode(), zoo.autocast(model, "cpu", "bf16"):
+        low = model(x)
+    assert low.dtype == torch.float32 and low.shape == y.shape and torch.isfinite(low).all()
 
 
 @pytest.mark.parametrize("name", MODELS)

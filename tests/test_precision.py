@@ -55,7 +55,7 @@ def test_detection_reads_torch_and_falls_back_to_cpuinfo(monkeypatch: pytest.Mon
     precision.bf16_support.cache_clear()
 
 
-def test_bf16_body_with_an_fp32_classifier() -> None:
+def test_bf16_body_with_an_fp32_stem_and_classifier() -> None:
     torch.manual_seed(0)
     net = zoo.create_model("resnet18_28", num_classes=3, in_chans=1).eval()
     seen: dict[str, object] = {}
@@ -66,15 +66,16 @@ def test_bf16_body_with_an_fp32_classifier() -> None:
                                                                                                m.bias)))
 
     net.get_classifier().register_forward_hook(head_hook)
+    net.conv1.register_forward_hook(lambda m, i, o: seen.update(stem=o.dtype))
     net.layer4.register_forward_hook(lambda m, i, o: seen.update(body=o.dtype))
     x = torch.randn(4, 1, 28, 28)
     with torch.inference_mode():
         ref = net(x)
         with zoo.autocast(net, "cpu", "bf16"):
             low = net(x)
-    assert seen == {"body": torch.bfloat16, "head_out": torch.float32, "head_fp32": True}
+    assert seen == {"stem": torch.float32, "body": torch.bfloat16, "head_out": torch.float32, "head_fp32": True}
     assert low.dtype == torch.float32 and torch.allclose(low, ref, atol=0.1) and not torch.equal(low, ref)
-    assert "forward" not in vars(net.get_classifier())  # the fp32 wrapper is gone after the block
+    assert "forward" not in vars(net.get_classifier()) and "forward" not in vars(net.conv1)  # wrappers gone after
     with torch.inference_mode(), zoo.autocast(net, "cpu", "fp32"):
         assert torch.equal(net(x), ref)
     with pytest.raises(zoo.MedzooError, match="fp32, bf16"):

@@ -47,10 +47,20 @@ def test_versions_are_part_of_the_cell_key(monkeypatch: pytest.MonkeyPatch) -> N
     cell = next(c for c in SUITES.get("quick").cells() if c.arch == "resnet18_28")
     before = cell.key
     assert cell.config()["versions"] == {"model": 1, "cell": versions.CELL_VERSIONS["classification"],
-                                         "protocol": versions.PROTOCOL_VERSION}
+                                         "protocol": versions.PROTOCOL_VERSION,
+                                         "autocast": versions.AUTOCAST_VERSION}  # the quick suite runs in bf16
     monkeypatch.setitem(versions.CELL_VERSIONS, "classification", versions.CELL_VERSIONS["classification"] + 1)
     assert replace(cell).key != before
     monkeypatch.undo()
     assert replace(cell).key == before
     monkeypatch.setattr(versions, "PROTOCOL_VERSION", versions.PROTOCOL_VERSION + 1)
     assert replace(cell).key != before
+
+
+def test_the_autocast_version_makes_new_bf16_cells_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    bf16 = next(c for c in SUITES.get("quick").cells() if c.arch == "resnet18_28")
+    fp32 = replace(bf16, protocol=replace(bf16.protocol, precision="fp32"))
+    assert "autocast" not in fp32.config()["versions"]  # fp32 cells never autocast: their keys stay as they were
+    keys = bf16.key, fp32.key
+    monkeypatch.setattr(versions, "AUTOCAST_VERSION", versions.AUTOCAST_VERSION + 1)
+    assert replace(bf16).key != keys[0] and replace(fp32).key == keys[1]

@@ -3,9 +3,11 @@
 Intel Xeons with AMX and AVX512-BF16 (and AMD EPYCs with AVX512-BF16) multiply bf16 several times faster than fp32;
 AVX2-only CPUs do not, and emulate it (slower than fp32). So bf16 is a choice recorded with every result, never an
 assumption: `bf16_support` says what this machine has (read from torch, whose CPU queries are private and guarded,
-else from `/proc/cpuinfo`; CUDA from torch.cuda), and `autocast` runs a network's body in bf16 while its classifier
-(`get_classifier()`: the final Linear, or a U-Net's 1x1 output conv) stays fp32 — bf16 logits are coarse enough to
-create ties that move AUC.
+else from `/proc/cpuinfo`; CUDA from torch.cuda), and `autocast` runs a network's body in bf16 while two parts stay
+fp32 (`fp32_parts`): the classifier (`get_classifier()`: the final Linear, or a U-Net's 1x1 output conv) — bf16
+logits are coarse enough to create ties that move AUC — and the stem conv (`pretrained_cfg["first_conv"]`), whose
+input is the normalised image: rounding the image alone to bf16 moved BreastMNIST test AUC by up to 0.003 for every
+family (docs/precision-parity.md), and the stem is a few percent of the network's work.
 """
 
 from __future__ import annotations
@@ -109,23 +111,37 @@ def _fp32_forward(forward: Callable[..., torch.Tensor], device_type: str) -> Cal
     return run
 
 
+def fp32_parts(net: nn.Module | None) -> list[nn.Module]:
+    """The parts of `net` that a bf16 `autocast` keeps in fp32: its classifier and its stem conv (those it has, with
+    parameters; a bare head on features is all classifier)."""
+    if net is None:
+        return []
+    parts = [net.get_classifier()] if hasattr(net, "get_classifier") else []
+    stem = getattr(net, "pretrained_cfg", {}).get("first_conv")
+    if stem:
+        try:
+            parts.append(net.get_submodule(stem))
+        except AttributeError:  # a wrapper whose names differ from its pretrained_cfg's: its stem stays bf16
+            pass
+    mods = [m for m in parts if isinstance(m, nn.Module) and any(True for _ in m.parameters())]
+    return list({id(m): m for m in mods}.values())
+
+
 @contextmanager
 def autocast(net: nn.Module | None, device: torch.device | str, precision: str) -> Iterator[None]:
-    """Run `net` in `precision`: fp32 as is; bf16 under autocast with `net.get_classifier()` (when it has one)
-    in fp32. Losses and metrics are the caller's to compute from `.float()` outputs."""
+    """Run `net` in `precision`: fp32 as is; bf16 under autocast with `fp32_parts(net)` in fp32. Losses and metrics
+    are the caller's to compute from `.float()` outputs."""
     if check_precision(precision) == "fp32":
         yield
         return
     dtype = torch.device(device).type
     _warn_if_emulated(dtype)
-    head = net.get_classifier() if net is not None and hasattr(net, "get_classifier") else None
-    if isinstance(head, nn.Module) and any(True for _ in head.parameters()):
-        head.forward = _fp32_forward(type(head).forward.__get__(head), dtype)  # type: ignore[method-assign]
-    else:
-        head = None
+    parts = fp32_parts(net)
+    for m in parts:
+        m.forward = _fp32_forward(type(m).forward.__get__(m), dtype)  # type: ignore[method-assign]
     try:
         with torch.autocast(dtype, dtype=torch.bfloat16):
             yield
     finally:
-        if head is not None:
-            del head.forward
+        for m in parts:
+            del m.forward

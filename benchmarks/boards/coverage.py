@@ -9,9 +9,12 @@ stopping ends most cells sooner). Cells whose kind never ran have no estimate an
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any
 
+from benchmarks.boards.render import current
 from benchmarks.data import DATASETS
 from benchmarks.results import Result, ResultStore
 from benchmarks.suites import Cell, Suite
@@ -40,6 +43,11 @@ def _rates(results: list[Result]) -> dict[tuple[str, int, str, str], float]:
     return {k: sum(v) / len(v) for k, v in seen.items()}
 
 
+def _sans_versions(config: dict[str, Any]) -> str:
+    """A cell's identity but for the code versions: matches a cell to its result from older code."""
+    return json.dumps({k: v for k, v in config.items() if k != "versions"}, sort_keys=True)
+
+
 def _needs_network(cell: Cell) -> bool:
     """Its weights are downloaded (a cell that starts from another cell's kept model downloads nothing)."""
     if cell.tag == "random" or cell.init_from:
@@ -62,6 +70,7 @@ def missing(store: ResultStore, suite: Suite) -> tuple[int, int, dict[tuple[str,
     results = [r for r in stored if r.suite == suite.id]
     done = {r.key for r in results if r.status == "ok"}
     tried = {r.key for r in results} - done
+    older = {_sans_versions(r.cell.config()) for r in results if r.status == "ok" and not current(r)}
     rates = _rates([r for r in stored if r.status == "ok"])
     cells = suite.cells()
     groups: dict[tuple[str, int, str, str], _Group] = {}
@@ -69,6 +78,7 @@ def missing(store: ResultStore, suite: Suite) -> tuple[int, int, dict[tuple[str,
         if c.key in done:
             continue
         why = ("failed or skipped (reason below)" if c.key in tried else
+               "to re-run: its result is from older code" if _sans_versions(c.config()) in older else
                ("waits for its source cell" if c.init_from not in done else "not run") if c.init_from else
                "needs the network for its pretrained weights" if _needs_network(c) else "not run")
         g = groups.setdefault((c.model, c.input_size, c.mode.value, why), _Group(set(), set()))

@@ -11,6 +11,8 @@ from typing import Any, Literal
 from benchmarks.data import DATASETS
 from benchmarks.results import Result, ResultStore
 from benchmarks.suites import Suite
+from benchmarks.versions import versions
+from zoo.errors import MedzooError
 
 NOTICE = ("> **Research and benchmarking only — not a medical device.** Nothing here is validated for diagnosis, "
           "treatment or any clinical decision.")
@@ -23,11 +25,21 @@ def header(suite: Suite) -> list[str]:
             f"do not edit by hand -->", "", NOTICE, "", suite.description, ""]
 
 
+def current(r: Result) -> bool:
+    """Whether `r` was made by today's code versions (`benchmarks.versions`): a result of older code stays in the
+    store but off the board, and the coverage section lists its cell as one to re-run."""
+    try:
+        now = versions(r.cell.arch, r.cell.kind, r.cell.protocol.precision)
+    except MedzooError:  # a model no longer in the registry
+        return False
+    return r.cell.versions.model_dump(exclude_none=True) == now
+
+
 def ok_results(store: ResultStore, suite: Suite) -> tuple[list[Result], list[Result]]:
-    """The suite's current-version results: `ok` ones, and skipped/failed ones."""
+    """The suite's current-version results made by today's code: `ok` ones, and skipped/failed ones."""
     ok, other = [], []
     for r in store.results(suite.name):
-        if r.suite == suite.id:
+        if r.suite == suite.id and current(r):
             (ok if r.status == "ok" else other).append(r)
     return ok, other
 

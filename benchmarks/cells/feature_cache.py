@@ -4,7 +4,8 @@ reused by every head, seed and re-run that shares them.
 The key is a sha256 of what decides the numbers: the model's architecture and a hash of its actual
 weights (so random-init weights of another seed, or other pretrained weights, never share an entry), the dataset's
 fingerprint (md5 of its file), the split, the stored size, resize policy and input size, mean/std, the device
-and the precision (fp32 / bf16) the backbone ran in, and the feature code's version (not the torch/timm versions or the CPU/GPU model, whose kernels may differ in the last bits:
+and the precision (fp32 / bf16) the backbone ran in (for bf16, `AUTOCAST_VERSION`: which parts stayed fp32), and the
+feature code's version (not the torch/timm versions or the CPU/GPU model, whose kernels may differ in the last bits:
 `medzoo cache clear` after an upgrade if that matters to you). An entry is one safetensors file whose metadata
 repeats the key's fields and the sha256 of the feature bytes: a truncated, corrupt or mismatched file is detected,
 deleted and recomputed — never used. Writes go to a temp file renamed into place, so a half-written entry is never
@@ -28,6 +29,7 @@ from safetensors.torch import load_file, safe_open, save
 from torch import nn
 
 from benchmarks.results.store import atomic_write
+from benchmarks.versions import AUTOCAST_VERSION
 
 FORMAT = 2  # bump when the way features are computed changes: old entries are then never hit
 
@@ -68,7 +70,8 @@ class FeatureKey:
     precision: str  # fp32 / bf16: the backbone's arithmetic (bf16 features differ in the third digit)
 
     def fields(self) -> dict[str, Any]:
-        return {**self.__dict__, "mean": list(self.mean), "std": list(self.std), "format": FORMAT}
+        out = {**self.__dict__, "mean": list(self.mean), "std": list(self.std), "format": FORMAT}
+        return out | {"autocast": AUTOCAST_VERSION} if self.precision == "bf16" else out  # what bf16 keeps fp32
 
     @property
     def digest(self) -> str:

@@ -73,6 +73,7 @@ class Versions(_Record):
     model: int
     cell: int
     protocol: int
+    autocast: int | None = None  # bf16 cells only: what stays fp32 (`benchmarks.versions.AUTOCAST_VERSION`)
 
 
 class CellRecord(_Record):
@@ -97,6 +98,11 @@ class CellRecord(_Record):
     @property
     def tag(self) -> str:
         return self.model.partition(".")[2]
+
+    @property
+    def kind(self) -> str:
+        """The cell kind (`benchmarks.versions.CELL_VERSIONS`): patch-trained cells are segmentation cells."""
+        return "segmentation" if self.protocol.patch_size is not None else "classification"
 
     def config(self) -> dict[str, Any]:
         """The section as the cell key hashes it (the same dict `Cell.config()` makes)."""
