@@ -4,7 +4,7 @@
   unet2015_w32.random --datasets chase_db1 --precision fp32`);
 - training: medmnist-v2 BreastMNIST resnet18_28 trained in bf16 (`medmnist-v2@2`) against the same cells trained in
   fp32 (`--precision fp32`: the same code, seeds and protocol but the precision), from the stored outputs of the
-  results store; and the CHASE_DB1 plain U-Net, seed 0, bf16 against fp32 (F1 and pooled AUC), when both are stored.
+  results store (results of today's code versions only: `boards.render.current`); and the CHASE_DB1 plain U-Net, seed 0, bf16 against fp32 (F1 and pooled AUC), when both are stored.
 
 Usage: python scripts/precision_parity.py [--data-dir DIR] [--results leaderboards/results] [--bf16-cache DIR]
 """
@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import parity
+from benchmarks.boards.render import current
 from benchmarks.cells.feature_cache import FeatureCache
 from benchmarks.cells.provenance import cpu_isa, cpu_name, git_state
 from benchmarks.results import ResultStore
@@ -62,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(parity.segmentation(_fp32_override(seg), None, store))
         print(_line(rows[-1]), flush=True)
     report: dict[str, Any] = {"deterministic": parity.summary(rows, BOUND)}
-    v2 = [r for r in store.results("medmnist-v2") if r.suite == "medmnist-v2@2" and r.status == "ok"
+    v2 = [r for r in store.results("medmnist-v2") if r.suite == "medmnist-v2@2" and r.status == "ok" and current(r)
           and r.cell.model == "resnet18_28.random" and r.cell.dataset == "breastmnist"]
     pick = [[r for r in v2 if r.cell.overrides == o] for o in ([("precision", "fp32")], [])]
     trained = parity.training(store, pick[0], pick[1], "medmnist-v2 BreastMNIST resnet18_28 (28 px), bf16 − fp32")
