@@ -182,3 +182,22 @@ def _overlaps(fig: Any) -> list[str]:
                 found += [f"{ax.get_title()}: point at ({x:.0f}, {y:.0f}) px under a legend"
                           for b in boxes if b.contains(x, y)]
     return found
+
+
+def test_matched_pretraining_pairs_each_pretrained_row_with_its_random_twin(medmnist_dir: Path,
+                                                                           tmp_path: Path) -> None:
+    suite = Suite(name="boards-matched", version="1", description="Pretrained against random, same network.", grids=(
+        Grid(models=("tf_efficientnet_lite0.pypi_in1k", "tf_efficientnet_lite0.random", "alexnet.random"),
+             datasets=("breastmnist",), modes=(TransferMode.FEATURES,), policy=Policy.RESIZE_BILINEAR,
+             input_size=32),))
+    store = ResultStore(tmp_path / "results", tmp_path / "ckpt")
+    for cell in suite.cells():
+        store.write(run_cell(cell, data_dir=medmnist_dir, store=store), cell)
+    auc = {r.cell.model: r.test["auc"] for r in store.results(suite.name)}
+    text = "\n".join(boards.classification.matched_pretraining(store, suite))
+    row = next(line for line in text.splitlines() if "pypi_in1k − random" in line).split(" | ")
+    delta, (low, high) = float(row[6]), (float(x) for x in row[7].strip("[] |").split(", "))
+    assert delta == pytest.approx(auc["tf_efficientnet_lite0.pypi_in1k"] - auc["tf_efficientnet_lite0.random"],
+                                  abs=5e-4)
+    assert low <= delta <= high and row[5] == "1 run"
+    assert "alexnet − random" not in text and "Random-init rows only for alexnet:" in text  # its weights need the net

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import safetensors.numpy
 import torch
@@ -31,7 +32,7 @@ from zoo import MedzooError, TransferMode
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 TINY = SegProtocol(epochs=2, batch_size=4, patches_per_epoch=16, val_patches=8, val_full_every=1, patch_size=64,
-                   schedule="constant", time_budget_s=60)
+                   schedule="constant")  # an epoch budget: a time budget would stop early on a loaded machine
 SEGSMOKE = Suite(name="segsmoke", version="1", description="A few U-Net steps on crops, for the tests.",
                  grids=_seg_grids(("unet2015_w32.random",), ("isbi2012",), TransferMode.SCRATCH, TINY))
 if "segsmoke" not in SUITES:
@@ -130,6 +131,9 @@ def test_segmentation_smoke_run_board_and_predict(tmp_path: Path, monkeypatch: p
     assert ckpt.is_file() and ckpt.stat().st_size > 1e6 and ckpt.is_relative_to(tmp_path / "ckpt")
     md = (boards / "segsmoke.md").read_text()
     assert "## isbi2012" in md and "reported (paper)" in md and "0.0382" in md and "not comparable" in md
+    row = pd.read_csv(boards / "segsmoke.csv").iloc[0]  # the CI over the 5 test slices brackets the pooled Dice
+    assert row["dice_ci_low"] < row["dice_ci_high"] and row["dice_ci_low"] <= r.test["dice"] <= row["dice_ci_high"]
+    assert f"{r.test['dice']:.4f} [{row['dice_ci_low']:.3f}, {row['dice_ci_high']:.3f}]" in md
     assert main(["leaderboard", "--check", "--suite", "segsmoke", "--results-dir", str(results),
                  "--out-dir", str(boards)]) == 0
     image = SHARED / "isbi2012_em_membrane" / "train" / "images" / "25.png"

@@ -24,7 +24,7 @@ from benchmarks.data import DATASETS
 from benchmarks.results import ResultStore
 from benchmarks.results.schema import CellRecord, Result
 from benchmarks.suites import Suite
-from zoo import Task
+from zoo import Task, get_spec
 
 RANK_BY = "auc"  # rows are ordered and ranked by it, in its registered direction
 
@@ -125,6 +125,50 @@ def board(store: ResultStore, suite: Suite) -> pd.DataFrame:
     return out[columns()]  # std stays blank (NaN) for a single run
 
 
+def matched_pretraining(store: ResultStore, suite: Suite) -> list[str]:
+    """Markdown: what pretraining adds with everything else held fixed — each pretrained row against the random-init
+    row of the same architecture, mode, input and protocol, as a paired Δ over their shared seeds (seeds and the same
+    test images resampled together); and which random-only architectures' pretrained rows need the network."""
+    from benchmarks.boards.coverage import NETWORK_SOURCES
+
+    df, _ = results_frame(store, suite)
+    if df.empty:
+        return []
+    results = df.groupby("config")["result"].apply(list).to_dict()
+    rows = df.drop_duplicates("config")
+    same = ["dataset", "model", "mode", "data_size", "policy", "input_size", "protocol"]
+    table = []
+    for (dataset, model, mode, _, _, size, _), group in rows.groupby(same, sort=True):
+        random = group[group["weights"] == "random"]
+        for r in group[group["weights"] != "random"].itertuples() if not random.empty else ():
+            ours, base = results[r.config], results[random["config"].iloc[0]]
+            seeds = sorted({x.cell.seed for x in ours} & {x.cell.seed for x in base})
+            if not seeds or ours[0].data is None:
+                continue
+            labels, a = _runs(store, ours, seeds)
+            t = metrics.paired_seeds_hierarchical(labels, a, _runs(store, base, seeds)[1], ours[0].data.task,
+                                                  metric=RANK_BY, seed=0)
+            table.append(f"| {dataset} | {model} | {r.weights} − random | {mode} | {size} px | "
+                         f"{len(seeds) if len(seeds) > 1 else '1 run'} | {t.delta:+.3f} | [{t.ci_low:+.3f}, "
+                         f"{t.ci_high:+.3f}] |")
+    lines = []
+    if table:
+        lines += ["## What pretraining adds, matched", "",
+                  "Each pretrained row against the random-init row of the same architecture, mode, input and protocol: "
+                  "the test-AUC difference, with a paired bootstrap 95% CI (1000 resamples of the seeds both rows "
+                  "ran and the same test images; for one run, of the test images only).", "",
+                  "| dataset | model | weights | mode | input | seeds | Δ test AUC | 95% CI |",
+                  "|---|---|---|---|---:|---:|---:|---:|", *table, ""]
+    pretrained = set(df.loc[df["weights"] != "random", "model"])
+    offline = sorted(m for m in set(df["model"]) - pretrained
+                     if any(w.source.startswith(NETWORK_SOURCES) for w in get_spec(m).weights.values()))
+    if offline:
+        lines += [f"Random-init rows only for {', '.join(offline)}: their pretrained weights are downloaded (Hugging "
+                  f"Face Hub / torchvision), which this suite's offline run cannot do; `medzoo run --suite transfer` "
+                  f"on a machine with the network runs them.", ""]
+    return lines
+
+
 def reported() -> pd.DataFrame:
     """Published MedMNIST v2 numbers (our cited copy: benchmarks/reference/)."""
     text = resources.files("benchmarks").joinpath("reference/medmnist_v2.csv").read_text()
@@ -183,6 +227,7 @@ def markdown(store: ResultStore, suite: Suite, b: pd.DataFrame | None = None) ->
              + NOTES_TEXT, ""]
     for name in sorted(set(b["dataset"])):
         lines += _dataset_section(name, b[b["dataset"] == name], rep[rep["dataset"] == name], n_test.get(name))
+    lines += matched_pretraining(store, suite)
     if b["dataset"].nunique() > 1:
         wide = b.pivot_table(index=["model", "weights", "mode", "data_size", "policy", "input_size", "protocol"],
                              columns="dataset", values="auc_mean")

@@ -127,7 +127,8 @@ def forest_figure(title: str, panels: dict[str, list[Point]], xlabel: str) -> An
         points = sorted((p for p in points if p.value == p.value), key=lambda p: p.value)  # NaN: nothing to draw
         for y, p in enumerate(points):
             marker, color, _ = _STYLE[p.kind]
-            err = None if p.low is None or p.high is None else [[p.value - p.low], [p.high - p.value]]
+            no_ci = p.low is None or p.high is None or p.low != p.low  # None or NaN: no CI to draw
+            err = None if no_ci else [[p.value - p.low], [p.high - p.value]]
             ax.errorbar([p.value], [y], xerr=err, fmt=marker, color=color, capsize=2, markersize=5)
             kinds.add(p.kind)
             with_ci |= err is not None

@@ -206,3 +206,30 @@ def dense_histograms(offsets: np.ndarray, levels: np.ndarray, counts: np.ndarray
     for r in range(rows):
         out[r, levels[offsets[r]:offsets[r + 1]]] = counts[offsets[r]:offsets[r + 1]]
     return out.reshape(-1, 2, 2, LEVELS + 1)
+
+
+def pooled_cis(hists: list[np.ndarray], threshold: float = 0.5, n_resamples: int = 1000, seed: int = 0,
+               alpha: float = 0.05) -> dict[str, tuple[float, float]]:
+    """Percentile bootstrap CIs of the seeds' mean pooled metrics (`histogram_metrics` keys), resampling seeds and
+    test images together: each resample draws seeds and images with replacement and scores every drawn seed on the
+    same drawn images, so the CI covers seed-to-seed and image-to-image variation (for one seed: images only).
+
+    `hists`: per seed, (n_images, 2 [truth neg/pos], LEVELS + 1) counts of the scored region, images in one order."""
+    if not hists or any(h.shape != hists[0].shape for h in hists):
+        raise ValueError("need one (n_images, 2, LEVELS + 1) histogram array per seed, all of one shape")
+    rng = np.random.default_rng(seed)
+    n = hists[0].shape[0]
+    draws: dict[str, list[float]] = {}
+    for _ in range(n_resamples):
+        seeds = rng.integers(0, len(hists), len(hists))
+        weights = np.bincount(rng.integers(0, n, n), minlength=n)
+        scored = [histogram_metrics(np.tensordot(weights, hists[s], axes=1), threshold) for s in seeds]
+        for key in scored[0]:
+            draws.setdefault(key, []).append(float(np.mean([m[key] for m in scored])))
+    out = {}
+    for key, values in draws.items():
+        v = np.asarray(values)
+        v = v[~np.isnan(v)]
+        out[key] = ((float(np.quantile(v, alpha / 2)), float(np.quantile(v, 1 - alpha / 2))) if v.size
+                    else (float("nan"), float("nan")))
+    return out
