@@ -160,7 +160,8 @@ def matched_pretraining(store: ResultStore, suite: Suite) -> list[str]:
                   "| dataset | model | weights | mode | input | seeds | Δ test AUC | 95% CI |",
                   "|---|---|---|---|---:|---:|---:|---:|", *table, ""]
     pretrained = set(df.loc[df["weights"] != "random", "model"])
-    offline = sorted(m for m in set(df["model"]) - pretrained
+    controls = set(df.loc[df["mode"] != "scratch", "model"])  # random-init rows where pretrained weights would go
+    offline = sorted(m for m in controls - pretrained
                      if any(w.source.startswith(NETWORK_SOURCES) for w in get_spec(m).weights.values()))
     if offline:
         lines += [f"Random-init rows only for {', '.join(offline)}: their pretrained weights are downloaded (Hugging "
