@@ -197,12 +197,15 @@ class Grid:
 class TransferGrid:
     """Medical source → medical target transfer for one architecture.
 
-    Each dataset is a source: the seed-0 model trained on it (from scratch, or fine-tuned from `imagenet` weights when
-    the architecture has them) is kept, and initialises `arch.<source>` cells on every other dataset, in `features`
-    and `finetune` mode (the diagonal is left out). The baselines on each target are the same grid's `arch.random`
-    cells (`scratch`, and random-weight `features`) and, with `imagenet`, the ImageNet cells. Sources train under
-    `source_protocol` (e.g. on the whole source split while targets get a `train_subset`); without one they are the
-    baselines' seed-0 cells, so nothing is trained twice. Channels are adapted by the zoo (3→1 sum, 1→3 replicate/3).
+    Each dataset is a source: for every seed s, the model trained on it with seed s (from scratch, or fine-tuned from
+    `imagenet` weights when the architecture has them) is kept and initialises the seed-s `arch.<source>` cells on
+    every other dataset, in `features` and `finetune` mode (the diagonal is left out) — so a transfer row's seeds vary
+    its source too. The baselines on each target are the same grid's `arch.random` cells (`scratch` at each budget of
+    `scratch_epochs`, the board choosing one per seed on validation; and random-weight `features`) and, with
+    `imagenet`, the ImageNet cells (their `features` once: fixed weights and a deterministic head give every seed the
+    same numbers). Sources train under `source_protocol` (e.g. on the whole source split while targets get a
+    `train_subset`); without one they are the targets' scratch cells, so nothing is trained twice. Channels are adapted
+    by the zoo (3→1 sum, 1→3 replicate/3).
     """
 
     arch: str
@@ -213,17 +216,23 @@ class TransferGrid:
     policy: Policy = Policy.NATIVE
     input_size: int | None = None
     protocol: Protocol = field(default_factory=Protocol)  # every training run on a target
-    source_protocol: Protocol | None = None  # how sources are trained; None: as targets (sources = seed-0 baselines)
+    source_protocol: Protocol | None = None  # how sources are trained; None: as targets (sources = scratch baselines)
+    scratch_epochs: tuple[int, ...] = ()  # from-scratch budgets, one chosen per seed on validation; (): the protocol's
 
     @property
     def data_sizes(self) -> tuple[int, ...]:
         return (self.data_size,)
 
-    def sources(self, suite: Suite) -> dict[str, Cell]:
-        """Dataset → the cell whose kept model is the source backbone (seed 0)."""
+    @property
+    def scratch_protocols(self) -> tuple[Protocol, ...]:
+        return tuple(replace(self.protocol, epochs=e) for e in self.scratch_epochs) or (self.protocol,)
+
+    def sources(self, suite: Suite) -> dict[tuple[str, int], Cell]:
+        """(dataset, seed) → the cell whose kept model is that seed's source backbone."""
         model, mode = (f"{self.arch}.{self.imagenet}", TransferMode.FINETUNE) if self.imagenet else \
             (f"{self.arch}.random", TransferMode.SCRATCH)
-        return {d: self._cell(suite, model, d, mode, 0, self.source_protocol or self.protocol) for d in self.datasets}
+        return {(d, s): self._cell(suite, model, d, mode, s, self.source_protocol or self.protocol)
+                for d in self.datasets for s in self.seeds}
 
     def _cell(self, suite: Suite, model: str, dataset: str, mode: TransferMode, seed: int, protocol: Protocol,
               init_from: str = "") -> Cell:
@@ -231,23 +240,31 @@ class TransferGrid:
                     policy=self.policy, input_size=self.input_size or self.data_size, mode=mode, seed=seed,
                     protocol=protocol, init_from=init_from)
 
-    def cells(self, suite: Suite) -> list[Cell]:
-        def cell(model: str, dataset: str, mode: TransferMode, seed: int, init_from: str = "") -> Cell:
-            return self._cell(suite, model, dataset, mode, seed, self.protocol, init_from)
+    def targets(self, suite: Suite) -> list[Cell]:
+        """The cells scored on a target: baselines and transfers (a source may be one of them, as a scratch cell)."""
+        def cell(model: str, dataset: str, mode: TransferMode, seed: int, init_from: str = "",
+                 protocol: Protocol | None = None) -> Cell:
+            return self._cell(suite, model, dataset, mode, seed, protocol or self.protocol, init_from)
 
         sources = self.sources(suite)
-        baselines = [(f"{self.arch}.random", TransferMode.SCRATCH), (f"{self.arch}.random", TransferMode.FEATURES)]
-        if self.imagenet:
-            baselines += [(f"{self.arch}.{self.imagenet}", m) for m in (TransferMode.FINETUNE, TransferMode.FEATURES)]
-        out = {c.key: c for c in sources.values()}  # sources first: the transfer cells need their models
+        random, imagenet = f"{self.arch}.random", f"{self.arch}.{self.imagenet}"
+        out: list[Cell] = []
         for target, seed in product(self.datasets, self.seeds):
-            for model, mode in baselines:
-                out.setdefault(cell(model, target, mode, seed).key, cell(model, target, mode, seed))
-            for source in self.datasets:
-                if source != target:
-                    for mode in (TransferMode.FEATURES, TransferMode.FINETUNE):
-                        c = cell(f"{self.arch}.{source}", target, mode, seed, sources[source].key)
-                        out[c.key] = c
+            out += [cell(random, target, TransferMode.SCRATCH, seed, protocol=p) for p in self.scratch_protocols]
+            out.append(cell(random, target, TransferMode.FEATURES, seed))
+            if self.imagenet:
+                out.append(cell(imagenet, target, TransferMode.FINETUNE, seed))
+                if seed == self.seeds[0]:
+                    out.append(cell(imagenet, target, TransferMode.FEATURES, seed))
+            out += [cell(f"{self.arch}.{source}", target, mode, seed, sources[source, seed].key)
+                    for source in self.datasets if source != target
+                    for mode in (TransferMode.FEATURES, TransferMode.FINETUNE)]
+        return out
+
+    def cells(self, suite: Suite) -> list[Cell]:
+        out = {c.key: c for c in self.sources(suite).values()}  # sources first: the transfer cells need their models
+        for c in self.targets(suite):
+            out.setdefault(c.key, c)
         return list(out.values())
 
 
@@ -347,18 +364,22 @@ _MATRIX = Protocol(epochs=10, batch_size=32, optimizer="adam", lr=1e-3, schedule
                    train_subset=500, precision="bf16")
 _MATRIX_SOURCE = replace(_MATRIX, epochs=5, train_subset=None)
 SUITES.add(Suite(
-    name="transfer-matrix", version="2",
+    name="transfer-matrix", version="3",
     description="Medical source → medical target transfer among BreastMNIST, PneumoniaMNIST and RetinaMNIST: a "
                 "backbone trained on the source (CIFAR-stem ResNet-18 from scratch at 28 px; EfficientNet-Lite0 "
                 "fine-tuned from ImageNet at 64 px) transferred to each other dataset as frozen features (logistic "
                 "head) and by fine-tuning, against the target from scratch / random features and from ImageNet. "
                 "Low-data targets: each target trains on a fixed stratified subset of 500 of its training images "
                 "(validation and test splits whole); sources train on their whole training split. Adam 1e-3, cosine, "
-                "batch 32, best validation AUC; targets 10 epochs, 3 seeds; sources 5 epochs, seed 0. Networks in bf16 "
-                "(classifiers, heads and scores fp32); version 1 ran in fp32 under older cell code.",
-    minutes="~70 on a 2-core CPU",
+                "batch 32, best validation AUC; targets 10 epochs, 3 seeds, target seed s starting from source seed "
+                "s (sources 5 epochs); from scratch at 10, 20 and 40 epochs, the budget chosen per seed on "
+                "validation AUC; ImageNet features once (fixed weights: every seed would give the same numbers). "
+                "Networks in bf16 (classifiers, heads and scores fp32); version 2 had one source seed and a 10-epoch "
+                "scratch reference.",
+    minutes="~6 hours on a 2-core CPU (estimate)",
     grids=tuple(TransferGrid(arch=arch, imagenet=imagenet, datasets=_MATRIX_DATA, seeds=(0, 1, 2), data_size=28,
-                             policy=policy, input_size=size, protocol=_MATRIX, source_protocol=_MATRIX_SOURCE)
+                             policy=policy, input_size=size, protocol=_MATRIX, source_protocol=_MATRIX_SOURCE,
+                             scratch_epochs=(10, 20, 40))
                 for arch, imagenet, policy, size in (
                     ("resnet18_28", None, Policy.NATIVE, 28),
                     ("tf_efficientnet_lite0", "pypi_in1k", Policy.RESIZE_BICUBIC, 64))),

@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import timm
 import torch
@@ -20,6 +21,7 @@ from test_weights import _hub_cache
 
 import zoo
 from benchmarks import boards
+from benchmarks.boards import transfer_matrix
 from benchmarks.cells import run_cell
 from benchmarks.cells.classification import kept_model
 from benchmarks.cells.feature_cache import FeatureCache
@@ -34,7 +36,8 @@ from zoo import HashMismatchError, MedzooError, TransferMode
 TINY = Protocol(epochs=1, batch_size=16, optimizer="adam", lr=1e-3, schedule="constant", train_subset=40)
 MATRIX = Suite(name="tm-test", version="1", description="A tiny transfer matrix on synthetic data, for the tests.",
                grids=(TransferGrid(arch="resnet18_28", datasets=("synthetic_binary", "synthetic_rgb"), seeds=(0, 1),
-                                   protocol=TINY, source_protocol=replace(TINY, train_subset=None)),))
+                                   protocol=TINY, source_protocol=replace(TINY, train_subset=None),
+                                   scratch_epochs=(1, 2)),))
 TIMM_NATIVE = Suite(name="tm-test-timm", version="1", description="A timm-native model to export, for the tests.",
                     grids=(Grid(models=("tf_efficientnet_lite0.random",), datasets=("synthetic_rgb",),
                                 modes=(TransferMode.SCRATCH,), policy=Policy.RESIZE_BICUBIC, input_size=32,
@@ -61,13 +64,16 @@ def test_cells_sources_first_diagonal_left_out_and_shared_baselines() -> None:
     grid = MATRIX.grids[0]
     assert isinstance(grid, TransferGrid)
     sources = grid.sources(MATRIX)
-    assert [c.key for c in cells[:2]] == [sources["synthetic_binary"].key, sources["synthetic_rgb"].key]
+    assert [c.key for c in cells[:4]] == [c.key for c in sources.values()]
+    assert [(c.dataset, c.seed) for c in sources.values()] == list(sources)  # one source per dataset and seed
     transfers = [c for c in cells if c.init_from]
     assert all(c.tag != c.dataset for c in transfers)  # no diagonal
     assert Counter((c.dataset, c.mode.value) for c in transfers) == {
         ("synthetic_binary", "features"): 2, ("synthetic_binary", "finetune"): 2,
         ("synthetic_rgb", "features"): 2, ("synthetic_rgb", "finetune"): 2}
-    assert {c.init_from for c in transfers if c.tag == "synthetic_rgb"} == {sources["synthetic_rgb"].key}
+    assert all(c.init_from == sources[c.tag, c.seed].key for c in transfers)  # target seed s ← source seed s
+    scratch = Counter((c.dataset, c.seed) for c in cells if c.mode is TransferMode.SCRATCH and c.protocol.train_subset)
+    assert set(scratch.values()) == {2}  # each target and seed from scratch at both budgets
     assert len({c.key for c in cells}) == len(cells)
     # cells that start from no other cell and train on the whole split keep the keys they had before the matrix
     plain = Suite("k", "1", "", (Grid(models=("resnet18_28.random",), datasets=("synthetic_binary",), modes=(
@@ -78,7 +84,7 @@ def test_cells_sources_first_diagonal_left_out_and_shared_baselines() -> None:
 def test_select_brings_sources_and_overrides_follow_them() -> None:
     sources = MATRIX.grids[0].sources(MATRIX)  # type: ignore[union-attr]
     picked = select(MATRIX, datasets=["synthetic_rgb"], modes=["finetune"])
-    assert sources["synthetic_binary"].key in {c.key for c in picked}  # the source runs too, though not a target
+    assert sources["synthetic_binary", 0].key in {c.key for c in picked}  # the source runs too, though not a target
     longer = select(MATRIX, datasets=["synthetic_rgb"], modes=["finetune"], epochs=2)
     keys = {c.key: c for c in longer}
     for c in longer:
@@ -115,7 +121,7 @@ def test_matrix_run_keeps_sources_and_starts_transfers_from_them(matrix_run: tup
     assert len(results) == len(MATRIX.cells()) and all(r.status == "ok" for r in results.values())
     grid = MATRIX.grids[0]
     assert isinstance(grid, TransferGrid)
-    for dataset, source in grid.sources(MATRIX).items():
+    for (dataset, _), source in grid.sources(MATRIX).items():
         r = results[source.key]
         ckpt = r.model.checkpoint
         assert hashlib.sha256(Path(ckpt.path).read_bytes()).hexdigest() == ckpt.sha256
@@ -124,7 +130,7 @@ def test_matrix_run_keeps_sources_and_starts_transfers_from_them(matrix_run: tup
             assert t.model.source == f"medzoo:{source.key}" and t.model.init_sha256 == ckpt.sha256
             assert t.data.n["train"] == 40 and t.cell.dataset != dataset
     # the starting backbone is the source's: deep layers copied, the 1-channel stem replicated / 3 for RGB
-    src = kept_model(store, "tm-test", grid.sources(MATRIX)["synthetic_binary"].key)
+    src = kept_model(store, "tm-test", grid.sources(MATRIX)["synthetic_binary", 0].key)
     net = zoo.create_model("resnet18_28", pretrained=src.path, num_classes=4, in_chans=3)
     kept, _ = zoo.load_trained(src.path)
     want = kept.state_dict()
@@ -143,8 +149,17 @@ def test_matrix_board_and_heatmap(matrix_run: tuple[Path, ResultStore]) -> None:
     ft = b[(b["mode"] == "finetune")]
     assert set(ft["source"]) == {"synthetic_binary", "synthetic_rgb"}  # "none" in finetune is the reference itself
     assert ((b["delta_ci_low"] <= b["delta"]) & (b["delta"] <= b["delta_ci_high"])).all()
+    # the scratch reference of each target and seed is the budget with the best validation AUC
+    results = [r for r in store.results("tm-test") if r.cell.mode == "scratch" and r.cell.protocol.train_subset]
+    for (target, seed), runs in pd.DataFrame({"r": results, "t": [r.cell.dataset for r in results],
+                                              "s": [r.cell.seed for r in results]}).groupby(["t", "s"])["r"]:
+        runs = list(runs)
+        assert len(runs) == 2
+        chosen = transfer_matrix.chosen_scratch(runs)[seed]
+        assert chosen.metrics.val["auc"] == max(r.metrics.val["auc"] for r in runs)
     md = (tmp / "lb" / "tm-test.md").read_text()
-    assert "### features" in md and "| *scratch (reference)* |" in md and "—" in md and "Δ" in md
+    assert "### features" in md and "| *scratch (reference; epochs chosen per seed)* |" in md and "—" in md
+    assert "Δbest" in md and " ep)" in md
     assert (tmp / "lb" / "tm-test.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert boards.check(store, MATRIX, tmp / "lb") == []
 

@@ -18,7 +18,8 @@ from benchmarks.results.schema import Result
 from benchmarks.suites import Suite, TransferGrid
 
 COLUMNS = ["arch", "mode", "source", "target", "seeds", "auc_mean", "auc_std", "delta", "delta_ci_low",
-           "delta_ci_high", "p_value", "scratch_auc_mean", "notes"]
+           "delta_ci_high", "scratch_auc_mean", "scratch_epochs", "best_baseline", "delta_best", "delta_best_ci_low",
+           "delta_best_ci_high", "notes"]
 MODES = ("features", "finetune")
 
 
@@ -32,20 +33,50 @@ def _row_of(r: Result, grid: TransferGrid) -> tuple[str, str] | None:
 
 
 def _split(ok: list[Result], suite: Suite, grid: TransferGrid) -> tuple[list[Result], list[Result]]:
-    """The grid's target-protocol results and its source results (cells as the suite defines them now; a run with
-    overridden settings is a different cell and stays off the matrix)."""
-    targets = {c.key for c in grid.cells(suite) if c.protocol == grid.protocol}
+    """The grid's target results and its source results (cells as the suite defines them now; a run with overridden
+    settings is a different cell and stays off the matrix)."""
+    targets = {c.key for c in grid.targets(suite)}
     sources = {c.key for c in grid.sources(suite).values()}
     return [r for r in ok if r.key in targets], [r for r in ok if r.key in sources]
 
 
-def _scores(store: ResultStore, results: list[Result]) -> list[np.ndarray]:
-    """Test probabilities of each seed, from the stored outputs (the same arrays the AUCs came from)."""
-    return [store.scores(r)[1] for r in sorted(results, key=lambda r: r.cell.seed)]
+def _by_seed(results: list[Result]) -> dict[int, Result]:
+    return {r.cell.seed: r for r in sorted(results, key=lambda r: r.cell.seed)}
+
+
+def _val_auc(r: Result) -> float:
+    return number(r.metrics.val.get("auc")) if r.metrics is not None else float("nan")
+
+
+def chosen_scratch(results: list[Result]) -> dict[int, Result]:
+    """Seed → the from-scratch result whose budget (epochs) scored the best validation AUC (ties: fewer epochs)."""
+    out: dict[int, Result] = {}
+    for r in sorted(results, key=lambda r: (r.cell.seed, r.cell.protocol.epochs)):
+        best = out.get(r.cell.seed)
+        if best is None or _val_auc(r) > _val_auc(best):
+            out[r.cell.seed] = r
+    return out
+
+
+def _delta(store: ResultStore, row: dict[int, Result], base: dict[int, Result]) -> metrics.PairedBootstrap | None:
+    """Paired Δ test AUC over the seeds both have (seeds and test images resampled together); a row run once by
+    design (fixed weights, deterministic head) pairs with every seed of the base, its one run standing for each."""
+    seeds = sorted(row.keys() & base.keys())
+    if len(row) == 1 and len(base) > 1:
+        seeds = sorted(base)
+        row = dict.fromkeys(seeds, next(iter(row.values())))
+    if not seeds:
+        return None
+    first = row[seeds[0]]
+    assert first.data is not None
+    return metrics.paired_seeds_hierarchical(store.scores(first)[0], [store.scores(row[s])[1] for s in seeds],
+                                             [store.scores(base[s])[1] for s in seeds], first.data.task)
 
 
 def board(store: ResultStore, suite: Suite) -> pd.DataFrame:
-    """One row per (arch, mode, source, target) that has results; Δ against `arch.random` scratch on the target."""
+    """One row per (arch, mode, source, target) that has results: Δ against the target trained from scratch (its
+    budget chosen per seed on validation) and against the better non-pretrained baseline (scratch or random-weight
+    features, the one with the higher mean validation AUC)."""
     ok, _ = ok_results(store, suite)
     rows = []
     for grid in suite.grids:
@@ -53,25 +84,31 @@ def board(store: ResultStore, suite: Suite) -> pd.DataFrame:
         mine, _ = _split(ok, suite, grid)
         for target in grid.datasets:
             on_target = [r for r in mine if r.cell.dataset == target]
-            scratch = [r for r in on_target if r.cell.mode == "scratch"]
+            scratch = chosen_scratch([r for r in on_target if r.cell.mode == "scratch"])
             groups: dict[tuple[str, str], list[Result]] = {}
             for r in on_target:
                 where = _row_of(r, grid)
                 if where is not None:
                     groups.setdefault(where, []).append(r)
+            baselines = {"scratch": scratch, "random features": _by_seed(groups.get(("none", "features"), []))}
+            baselines = {k: v for k, v in baselines.items() if v}
+            best = max(baselines, key=lambda k: np.mean([_val_auc(r) for r in baselines[k].values()]), default=None)
             for (source, mode), results in groups.items():
-                auc = [number(r.test.get("auc")) for r in results]
+                runs = _by_seed(results)
+                auc = [number(r.test.get("auc")) for r in runs.values()]
                 row = {"arch": grid.arch, "mode": mode, "source": source, "target": target, "seeds": len(auc),
-                       "auc_mean": float(np.mean(auc)), "auc_std": float(np.std(auc, ddof=1)) if len(auc) > 1 else 0.0,
-                       "delta": np.nan, "delta_ci_low": np.nan, "delta_ci_high": np.nan, "p_value": np.nan,
-                       "scratch_auc_mean": np.nan, "notes": notes(results + scratch)}
+                       "auc_mean": float(np.mean(auc)), "auc_std": float(np.std(auc, ddof=1)) if len(auc) > 1 else np.nan,
+                       "scratch_auc_mean": np.nan, "scratch_epochs": "", "best_baseline": best or "",
+                       "notes": notes(results + list(scratch.values()))}
+                itself = best == "random features" and (source, mode) == ("none", "features")
+                for name, base in (("delta", scratch), ("delta_best", {} if itself else baselines.get(best or "", {}))):
+                    test = _delta(store, runs, base) if base else None
+                    row |= {name: np.nan if test is None else test.delta,
+                            f"{name}_ci_low": np.nan if test is None else test.ci_low,
+                            f"{name}_ci_high": np.nan if test is None else test.ci_high}
                 if scratch:
-                    assert results[0].data is not None
-                    test = metrics.paired_bootstrap_seeds(store.scores(results[0])[0], _scores(store, results),
-                                                          _scores(store, scratch), results[0].data.task)
-                    row |= {"delta": test.delta, "delta_ci_low": test.ci_low, "delta_ci_high": test.ci_high,
-                            "p_value": test.p_value,
-                            "scratch_auc_mean": float(np.mean([number(r.test.get("auc")) for r in scratch]))}
+                    row |= {"scratch_auc_mean": float(np.mean([number(r.test.get("auc")) for r in scratch.values()])),
+                            "scratch_epochs": "/".join(str(r.cell.protocol.epochs) for r in scratch.values())}
                 rows.append(row)
     if not rows:
         return pd.DataFrame(columns=COLUMNS)
@@ -85,11 +122,22 @@ def board(store: ResultStore, suite: Suite) -> pd.DataFrame:
 def _cell_text(r: pd.Series | None, md: bool = True) -> str:
     if r is None:
         return "—"
-    text = f"{r.auc_mean:.3f} ± {r.auc_std:.3f}"
-    if not np.isnan(r.delta):
-        mark = "**" if md and (r.delta_ci_low > 0 or r.delta_ci_high < 0) else ""
-        text += f"{'<br>' if md else ' '}{mark}Δ {r.delta:+.3f} [{r.delta_ci_low:+.3f}, {r.delta_ci_high:+.3f}]{mark}"
+    text = f"{r.auc_mean:.3f}" + (f" ± {r.auc_std:.3f}" if r.seeds > 1 else " (1 run)")
+    sep = "<br>" if md else " "
+    for name, label in (("delta", "Δ"), ("delta_best", "Δbest")):
+        low, high = getattr(r, f"{name}_ci_low"), getattr(r, f"{name}_ci_high")
+        if not np.isnan(getattr(r, name)):
+            mark = "**" if md and (low > 0 or high < 0) else ""
+            text += f"{sep}{mark}{label} {getattr(r, name):+.3f} [{low:+.3f}, {high:+.3f}]{mark}"
     return text
+
+
+def _scratch_text(chosen: dict[int, Result]) -> str:
+    if not chosen:
+        return "—"
+    auc = [number(r.test.get("auc")) for r in chosen.values()]
+    spread = f" ± {np.std(auc, ddof=1):.3f}" if len(auc) > 1 else " (1 run)"
+    return f"{np.mean(auc):.3f}{spread}<br>({'/'.join(str(r.cell.protocol.epochs) for r in chosen.values())} ep)"
 
 
 def _protocol_text(results: list[Result]) -> str:
@@ -106,16 +154,19 @@ def markdown(store: ResultStore, suite: Suite, b: pd.DataFrame | None = None) ->
     ok, other = ok_results(store, suite)
     shown: set[str] = set()
     lines = header(suite) + [
-             "Rows: where the backbone's weights came from — **none** (random weights: random-feature control in "
-             "*features*, training from scratch in *finetune*), **imagenet**, or a medical **source** dataset (the "
-             "seed-0 model trained on it, kept by the harness). Columns: the target dataset, scored on its official "
-             "test split (never used for training or model selection). Each cell: test AUC mean ± std over seeds, "
-             "then **Δ** = mean AUC minus the mean AUC of the same architecture trained on the target *from "
-             "scratch*, with a paired-bootstrap 95% CI (1000 stratified resamples of the target's test images, the "
-             "same images for every seed of both rows); **bold** where the CI excludes 0. The diagonal (source = "
-             "target) is left out. Figure: the Δ of every cell as a heatmap. AUCs, Δs and CIs are computed from "
-             "the outputs stored with the results. " + NOTES_TEXT + " A matrix cell's notes are in the CSV; the "
-             "sources' notes in their table.", "",
+             "Rows: where the backbone's weights came from — **none** (random weights: the random-feature control in "
+             "*features*), **imagenet**, or a medical **source** dataset (the model trained on it with the same seed "
+             "as the target run, kept by the harness: a row's seeds vary its source too). Columns: the target "
+             "dataset, scored on its official test split (never used for training or model selection). Each cell: "
+             "test AUC mean ± std over seeds (*1 run*: ImageNet features, whose fixed weights and deterministic head "
+             "give every seed the same numbers), then **Δ** = minus the same architecture trained on the target *from "
+             "scratch* — per seed, the budget of 10, 20 or 40 epochs with the best validation AUC — and **Δbest** = "
+             "minus the better non-pretrained baseline (scratch or random-weight features, the one with the higher "
+             "mean validation AUC; named per target in the CSV). Each Δ is paired by seed with a 95% CI from 1000 "
+             "bootstrap resamples that draw seeds and the target's test images together (a 1-run row stands for "
+             "every seed); **bold** where the CI excludes 0. The diagonal (source = target) is left out. Figure: Δ "
+             "as a heatmap. AUCs, Δs and CIs are computed from the outputs stored with the results. " + NOTES_TEXT
+             + " A matrix cell's notes are in the CSV; the sources' notes in their table.", "",
              f"![transfer matrix heatmap]({suite.name}.png)", ""]
     for grid in suite.grids:
         assert isinstance(grid, TransferGrid)
@@ -128,17 +179,23 @@ def markdown(store: ResultStore, suite: Suite, b: pd.DataFrame | None = None) ->
             lines += ["No results yet.", ""]
             continue
         subset = grid.protocol.train_subset
-        lines += [f"Target runs: {_protocol_text(mine)}"
+        lines += [f"Target runs: {_protocol_text([r for r in mine if r.cell.protocol.epochs == grid.protocol.epochs])}"
                   + (f", on {subset} training images of the target" if subset else "") + ". Sources: "
                   + (f"fine-tuned from ImageNet ({grid.imagenet})" if grid.imagenet else "trained from scratch")
-                  + f", {_protocol_text(sources) or 'as the targets'}, on the whole training split, seed 0:", "",
-                  "| source | test AUC on its own test split | training images | epochs run (best) | notes |",
-                  "|---|---:|---:|---|---|"]
-        lines += [f"| {r.cell.dataset} | {number(r.test.get('auc')):.3f} | {r.data.n['train'] if r.data else '?'} | "
-                  f"{r.training.epochs_run if r.training else '?'} ({r.training.best_epoch if r.training else '?'}) "
-                  f"| {notes([r])} |" for r in sorted(sources, key=lambda r: r.cell.dataset)]
+                  + f", {_protocol_text(sources) or 'as the targets'}, on the whole training split, one per seed:",
+                  "", "| source | seeds | test AUC on its own test split | training images | best epoch per seed | notes |",
+                  "|---|---:|---:|---:|---|---|"]
+        for dataset in grid.datasets:
+            runs = list(_by_seed([r for r in sources if r.cell.dataset == dataset]).values())
+            if runs:
+                auc = [number(r.test.get("auc")) for r in runs]
+                lines.append(f"| {dataset} | {len(runs)} | {np.mean(auc):.3f}"
+                             + (f" ± {np.std(auc, ddof=1):.3f}" if len(runs) > 1 else " (1 run)")
+                             + f" | {runs[0].data.n['train'] if runs[0].data else '?'} | "
+                             + "/".join(str(r.training.best_epoch if r.training else "?") for r in runs)
+                             + f" | {notes(runs)} |")
         lines.append("")
-        scratch = {t: [number(r.test.get("auc")) for r in mine if r.cell.dataset == t and r.cell.mode == "scratch"]
+        scratch = {t: chosen_scratch([r for r in mine if r.cell.dataset == t and r.cell.mode == "scratch"])
                    for t in grid.datasets}
         for mode in MODES:
             m = sub[sub["mode"] == mode]
@@ -153,9 +210,8 @@ def markdown(store: ResultStore, suite: Suite, b: pd.DataFrame | None = None) ->
                     hit = m[(m["source"] == source) & (m["target"] == t)]
                     cells.append(_cell_text(hit.iloc[0] if len(hit) else None))
                 lines.append(f"| {source} | " + " | ".join(cells) + " |")
-            lines.append("| *scratch (reference)* | " + " | ".join(
-                f"{np.mean(v):.3f} ± {np.std(v, ddof=1) if len(v) > 1 else 0.0:.3f}" if v else "—"
-                for v in scratch.values()) + " |")
+            lines.append("| *scratch (reference; epochs chosen per seed)* | " + " | ".join(
+                _scratch_text(v) for v in scratch.values()) + " |")
             lines.append("")
     hidden = [r for r in ok if r.key not in shown]
     if hidden:
