@@ -7,6 +7,8 @@ Pure functions of the results store, like every board (the `transfer-matrix` ent
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import pandas as pd
 from rich.table import Table
@@ -58,11 +60,12 @@ def chosen_scratch(results: list[Result]) -> dict[int, Result]:
     return out
 
 
-def _delta(store: ResultStore, row: dict[int, Result], base: dict[int, Result]) -> metrics.PairedBootstrap | None:
-    """Paired Δ test AUC over the seeds both have (seeds and test images resampled together); a row run once by
+def _delta(store: ResultStore, row: dict[int, Result], base: dict[int, Result],
+           once: bool) -> metrics.PairedBootstrap | None:
+    """Paired Δ test AUC over the seeds both have (seeds and test images resampled together); a row run `once` by
     design (fixed weights, deterministic head) pairs with every seed of the base, its one run standing for each."""
     seeds = sorted(row.keys() & base.keys())
-    if len(row) == 1 and len(base) > 1:
+    if once and row:
         seeds = sorted(base)
         row = dict.fromkeys(seeds, next(iter(row.values())))
     if not seeds:
@@ -82,6 +85,7 @@ def board(store: ResultStore, suite: Suite) -> pd.DataFrame:
     for grid in suite.grids:
         assert isinstance(grid, TransferGrid)
         mine, _ = _split(ok, suite, grid)
+        design = Counter((c.model, c.dataset, c.mode.value) for c in grid.targets(suite))
         for target in grid.datasets:
             on_target = [r for r in mine if r.cell.dataset == target]
             scratch = chosen_scratch([r for r in on_target if r.cell.mode == "scratch"])
@@ -102,7 +106,8 @@ def board(store: ResultStore, suite: Suite) -> pd.DataFrame:
                        "notes": notes(results + list(scratch.values()))}
                 itself = best == "random features" and (source, mode) == ("none", "features")
                 for name, base in (("delta", scratch), ("delta_best", {} if itself else baselines.get(best or "", {}))):
-                    test = _delta(store, runs, base) if base else None
+                    once = design[results[0].cell.model, target, mode] == 1
+                    test = _delta(store, runs, base, once) if base else None
                     row |= {name: np.nan if test is None else test.delta,
                             f"{name}_ci_low": np.nan if test is None else test.ci_low,
                             f"{name}_ci_high": np.nan if test is None else test.ci_high}
