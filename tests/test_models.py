@@ -8,7 +8,6 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 import zoo
-from zoo._precision import fp32_parts
 
 MODELS = zoo.list_models()
 
@@ -39,7 +38,7 @@ def test_forward_at_min_size(name: str, in_chans: int) -> None:
     assert model.pretrained_cfg["input_size"][0] == in_chans
     assert len(model.pretrained_cfg["mean"]) == in_chans
     # bf16 keeps the classifier and the stem conv (the first layer to see the image) in fp32
-    head, stem = fp32_parts(model)
+    head, stem = zoo.fp32_parts(model)
     assert head is model.get_classifier() and isinstance(stem, torch.nn.Conv2d) and stem.in_channels == in_chans
     with torch.inference_mode(), zoo.autocast(model, "cpu", "bf16"):
         low = model(x)
