@@ -5,6 +5,7 @@ as a different cell, and the feature cache keyed on precision."""
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -104,6 +105,29 @@ def test_a_bf16_cell_without_bf16_units_runs_and_says_so_once(no_bf16_units: Non
     assert result.provenance.autocast == "bfloat16" and result.provenance.bf16 is not None
     assert result.provenance.bf16.native is False and result.provenance.bf16.units == []
     assert result.outputs is not None and np.isfinite(result.test["auc"])
+
+
+@pytest.fixture()
+def tf32_on() -> Iterator[None]:
+    """CUDA's TF32 switched on (cuDNN's default), whatever it was, and put back after."""
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True
+    yield
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
+def test_fp32_on_cuda_is_ieee_fp32_for_the_whole_cell(tf32_on: None) -> None:
+    """cuDNN's default TF32 is off inside a cell and inside `zoo.autocast(..., "cuda", ...)`, recorded in provenance,
+    and the caller's setting is restored after (an H200 gave 7e-4 relative feature error with TF32, 1e-6 without)."""
+    with zoo.autocast(None, "cuda", "fp32"):
+        assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
+    with zoo.autocast(None, "cpu", "fp32"):
+        assert torch.backends.cudnn.allow_tf32  # the CPU path leaves CUDA's settings alone
+    cell = Cell(suite="t", version="1", model="resnet18_28.random", dataset="synthetic_binary", data_size=28,
+                policy=Policy.NATIVE, input_size=28, mode=TransferMode.FEATURES, seed=0, protocol=Protocol())
+    result = run_cell(cell)
+    assert result.status == "ok" and result.provenance.deterministic["cuda_tf32"] is False
+    assert torch.backends.cudnn.allow_tf32 and torch.backends.cuda.matmul.allow_tf32
 
 
 def test_precision_override_is_a_recorded_different_cell_also_for_features(tmp_path: Path) -> None:

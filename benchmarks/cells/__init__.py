@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
+import zoo
 from benchmarks.cells.classification import run_classification_cell
 from benchmarks.cells.feature_cache import FeatureCache
 from benchmarks.cells.segmentation import run_segmentation_cell
@@ -35,8 +36,10 @@ def kind_of(cell: Cell) -> str:
 
 def run_cell(cell: Cell, data_dir: Path | str | None = None, device: str = "cpu", store: ResultStore | None = None,
              report: Report = quiet, cache: FeatureCache | None = None, keep_model: bool = False) -> Result:
-    """Run `cell` with its kind's code (see `run_classification_cell` / `run_segmentation_cell`)."""
-    return CELL_KINDS[kind_of(cell)](cell, data_dir, device, store, report, cache, keep_model)
+    """Run `cell` with its kind's code (see `run_classification_cell` / `run_segmentation_cell`); on CUDA, fp32 is
+    IEEE fp32 throughout the cell, backward passes included (`zoo.ieee_fp32`)."""
+    with zoo.ieee_fp32():
+        return CELL_KINDS[kind_of(cell)](cell, data_dir, device, store, report, cache, keep_model)
 
 
 __all__ = ["CELL_KINDS", "kind_of", "run_cell"]

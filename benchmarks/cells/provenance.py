@@ -114,7 +114,8 @@ def provenance(device: torch.device, precision: str) -> dict[str, Any]:
         "bf16": zoo.bf16_support(device.type).record(),
         "torch_threads": torch.get_num_threads(),
         "deterministic": {"algorithms": torch.are_deterministic_algorithms_enabled(),
-                          "cudnn_benchmark": torch.backends.cudnn.benchmark},
+                          "cudnn_benchmark": torch.backends.cudnn.benchmark,
+                          "cuda_tf32": torch.backends.cudnn.allow_tf32 or torch.backends.cuda.matmul.allow_tf32},
         "load_average_at_start": list(os.getloadavg()),
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
     }
