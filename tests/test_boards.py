@@ -194,7 +194,8 @@ def test_matched_pretraining_pairs_each_pretrained_row_with_its_random_twin(medm
     for cell in suite.cells():
         store.write(run_cell(cell, data_dir=medmnist_dir, store=store), cell)
     auc = {r.cell.model: r.test["auc"] for r in store.results(suite.name)}
-    text = "\n".join(boards.classification.matched_pretraining(store, suite))
+    text = "\n".join(boards.classification.matched_pretraining(
+        store, boards.classification.results_frame(store, suite)[0]))
     row = next(line for line in text.splitlines() if "pypi_in1k − random" in line).split(" | ")
     delta, (low, high) = float(row[6]), (float(x) for x in row[7].strip("[] |").split(", "))
     assert delta == pytest.approx(auc["tf_efficientnet_lite0.pypi_in1k"] - auc["tf_efficientnet_lite0.random"],

@@ -19,6 +19,7 @@ import pandas as pd
 from rich.table import Table
 
 from benchmarks import metrics
+from benchmarks.boards.coverage import downloaded
 from benchmarks.boards.render import NOTES_TEXT, Point, footer, forest_figure, header, notes, ok_results, png
 from benchmarks.data import DATASETS
 from benchmarks.results import ResultStore
@@ -97,9 +98,10 @@ def _ranks(store: ResultStore, configs: list[str], results: dict[str, list[Resul
     return metrics.ranks(tests, len(configs), metrics.higher_is_better(RANK_BY))
 
 
-def board(store: ResultStore, suite: Suite) -> pd.DataFrame:
-    """The suite's board: one row per (dataset, configuration), seeds aggregated, ranked with ties."""
-    df, _ = results_frame(store, suite)
+def board(store: ResultStore, suite: Suite, df: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The suite's board: one row per (dataset, configuration), seeds aggregated, ranked with ties (`df`: the suite's
+    `results_frame`, when the caller has it)."""
+    df = results_frame(store, suite)[0] if df is None else df
     if df.empty:
         return pd.DataFrame(columns=columns())
     keys = ["dataset", "config", "model", "weights", "mode", "data_size", "policy", "input_size", "protocol"]
@@ -125,13 +127,11 @@ def board(store: ResultStore, suite: Suite) -> pd.DataFrame:
     return out[columns()]  # std stays blank (NaN) for a single run
 
 
-def matched_pretraining(store: ResultStore, suite: Suite) -> list[str]:
-    """Markdown: what pretraining adds with everything else held fixed — each pretrained row against the random-init
-    row of the same architecture, mode, input and protocol, as a paired Δ over their shared seeds (seeds and the same
-    test images resampled together); and which random-only architectures' pretrained rows need the network."""
-    from benchmarks.boards.coverage import NETWORK_SOURCES
-
-    df, _ = results_frame(store, suite)
+def matched_pretraining(store: ResultStore, df: pd.DataFrame) -> list[str]:
+    """Markdown from a suite's `results_frame`: what pretraining adds with everything else held fixed — each pretrained
+    row against the random-init row of the same architecture, mode, input and protocol, as a paired Δ over their
+    shared seeds (seeds and the same test images resampled together); and which random-only architectures' pretrained
+    rows need the network."""
     if df.empty:
         return []
     results = df.groupby("config")["result"].apply(list).to_dict()
@@ -161,8 +161,7 @@ def matched_pretraining(store: ResultStore, suite: Suite) -> list[str]:
                   "|---|---|---|---|---:|---:|---:|---:|", *table, ""]
     pretrained = set(df.loc[df["weights"] != "random", "model"])
     controls = set(df.loc[df["mode"] != "scratch", "model"])  # random-init rows where pretrained weights would go
-    offline = sorted(m for m in controls - pretrained
-                     if any(w.source.startswith(NETWORK_SOURCES) for w in get_spec(m).weights.values()))
+    offline = sorted(m for m in controls - pretrained if any(downloaded(m, tag) for tag in get_spec(m).weights))
     if offline:
         lines += [f"Random-init rows only for {', '.join(offline)}: their pretrained weights are downloaded (Hugging "
                   f"Face Hub / torchvision), which this suite's offline run cannot do; `medzoo run --suite transfer` "
@@ -205,8 +204,8 @@ def _dataset_section(name: str, rows: pd.DataFrame, rep: pd.DataFrame, n_test: i
 
 
 def markdown(store: ResultStore, suite: Suite, b: pd.DataFrame | None = None) -> str:
-    b = board(store, suite) if b is None else b
-    _, other = results_frame(store, suite)
+    df, other = results_frame(store, suite)
+    b = board(store, suite, df) if b is None else b
     rep = reported()
     n_test: dict[str, int] = {}
     for r in store.results(suite.name):
@@ -228,7 +227,7 @@ def markdown(store: ResultStore, suite: Suite, b: pd.DataFrame | None = None) ->
              + NOTES_TEXT, ""]
     for name in sorted(set(b["dataset"])):
         lines += _dataset_section(name, b[b["dataset"] == name], rep[rep["dataset"] == name], n_test.get(name))
-    lines += matched_pretraining(store, suite)
+    lines += matched_pretraining(store, df)
     if b["dataset"].nunique() > 1:
         wide = b.pivot_table(index=["model", "weights", "mode", "data_size", "policy", "input_size", "protocol"],
                              columns="dataset", values="auc_mean")

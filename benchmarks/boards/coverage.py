@@ -48,12 +48,16 @@ def _sans_versions(config: dict[str, Any]) -> str:
     return json.dumps({k: v for k, v in config.items() if k != "versions"}, sort_keys=True)
 
 
+def downloaded(arch: str, tag: str) -> bool:
+    """Whether `arch`'s `tag` weights are downloaded (Hugging Face Hub / torchvision): an offline run cannot have
+    them."""
+    weights = get_spec(arch).weights.get(tag)
+    return weights is not None and weights.source.startswith(NETWORK_SOURCES)
+
+
 def _needs_network(cell: Cell) -> bool:
     """Its weights are downloaded (a cell that starts from another cell's kept model downloads nothing)."""
-    if cell.tag == "random" or cell.init_from:
-        return False
-    weights = get_spec(cell.arch).weights.get(cell.tag)
-    return weights is not None and weights.source.startswith(NETWORK_SOURCES)
+    return cell.tag != "random" and not cell.init_from and downloaded(cell.arch, cell.tag)
 
 
 @dataclass
