@@ -1,8 +1,9 @@
 """The speed benchmark (`medzoo speed`): ratios and fractions of the machine's own peaks, measured in one run, so
 they mean something on a noisy or shared machine. Pure: returns rows; the CLI prints them and writes the report.
 
-1. machine — the CPU's vector/matrix extensions and bf16 units; fp32 and bf16 matmul GFLOP/s (best of several), the
-   yardsticks for the rest (on a CPU with AMX or AVX512-BF16 the bf16 peak is several times the fp32 one);
+1. machine — the CPU's vector/matrix extensions and bf16 units; fp32 and bf16 peak GFLOP/s (the faster of a BLAS
+   matmul and the same product as a oneDNN 1x1 convolution, best of several), the yardsticks for the rest (on a CPU
+   with AMX or AVX512-BF16 the bf16 peak is several times the fp32 one);
 2. feature extraction — images/s of frozen backbones in fp32 and bf16, the ratio, and the fraction of the bf16 peak
    (model FLOPs counted by `torch.utils.flop_counter`, 2 per multiply-add);
 3. training step — images/s of a full step (forward, backward, Adam) of the 28 px ResNet-18 and the plain U-Net in
@@ -68,22 +69,33 @@ def _times(fn: Callable[[], object], repeats: int) -> list[float]:
     return out
 
 
-def peak_gflops(n: int = 2048, repeats: int = 5, precision: str = "fp32") -> float:
-    """Matmul GFLOP/s of `n` x `n` operands in `precision` (bf16 operands: what the bf16 units multiply)."""
+def peak_gflops(n: int = 2048, repeats: int = 5, precision: str = "fp32") -> dict[str, float]:
+    """GFLOP/s of one `n` x `n` x `n` product in `precision`, two ways: `torch.mm` (BLAS: MKL for fp32, which may
+    take a slow path on AMD CPUs) and the same product as a 1x1 convolution (oneDNN, the library that runs the
+    networks' convolutions); the peak is the faster, so no network row can exceed its "100% of peak"."""
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-    return 2 * n**3 / min(_times(lambda: a @ b, repeats)) / 1e9
+    x = torch.randn(1, n, 32, n // 32, dtype=dtype).contiguous(memory_format=torch.channels_last)
+    w = torch.randn(n, n, 1, 1, dtype=dtype).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        mm = 2 * n**3 / min(_times(lambda: a @ b, repeats)) / 1e9
+        conv = 2 * n**3 / min(_times(lambda: torch.nn.functional.conv2d(x, w), repeats)) / 1e9
+    return {"matmul": mm, "conv1x1": conv, "peak": max(mm, conv)}
 
 
 def machine_rows(repeats: int = 5) -> tuple[list[Row], dict[str, float]]:
-    """The ISA and bf16 units, and the fp32 and bf16 matmul peaks (returned as {precision: GFLOP/s} too)."""
+    """The ISA and bf16 units, and the fp32 and bf16 peaks (returned as {precision: GFLOP/s} too)."""
     support = zoo.bf16_support("cpu")
-    peaks = {p: peak_gflops(repeats=repeats, precision=p) for p in PRECISIONS}
+    both = {p: peak_gflops(repeats=repeats, precision=p) for p in PRECISIONS}
+    peaks = {p: both[p]["peak"] for p in PRECISIONS}
     units = ", ".join(support.units) or "none (bf16 is emulated: slower than fp32)"
     return [Row("machine", "ISA", " ".join(cpu_isa()), f"bf16 units: {units} (from {support.source})"),
-            Row("machine", "matmul peak 2048x2048", f"fp32 {peaks['fp32']:.0f} · bf16 {peaks['bf16']:.0f} GFLOP/s",
-                f"bf16 / fp32 {peaks['bf16'] / peaks['fp32']:.1f}x; best of {repeats}",
-                {"fp32_gflops": peaks["fp32"], "bf16_gflops": peaks["bf16"]})], peaks
+            Row("machine", "peak 2048x2048x2048", f"fp32 {peaks['fp32']:.0f} · bf16 {peaks['bf16']:.0f} GFLOP/s",
+                f"bf16 / fp32 {peaks['bf16'] / peaks['fp32']:.1f}x; the faster of torch.mm (fp32 "
+                f"{both['fp32']['matmul']:.0f}, bf16 {both['bf16']['matmul']:.0f}) and a 1x1 convolution (fp32 "
+                f"{both['fp32']['conv1x1']:.0f}, bf16 {both['bf16']['conv1x1']:.0f}); best of {repeats}",
+                {"fp32_gflops": peaks["fp32"], "bf16_gflops": peaks["bf16"],
+                 **{f"{p}_{k}_gflops": both[p][k] for p in PRECISIONS for k in ("matmul", "conv1x1")}})], peaks
 
 
 def feature_flops(net: torch.nn.Module, x: torch.Tensor) -> int:
@@ -353,8 +365,9 @@ def report_markdown(rows: list[Row], info: dict[str, str], seconds: float) -> st
     lines = ["# Performance", "", "<!-- written by `medzoo speed`; numbers from one run on the machine below -->", "",
              "| machine | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in info.items()] + [
              f"| benchmark wall time | {seconds / 60:.1f} min |", "",
-             "Each row is a ratio or a fraction of the machine's own matmul peaks (fp32 and bf16), measured in the same "
-             "run, so it carries over to other machines better than raw times do. Min (best) and median over repeats. "
+             "Each row is a ratio or a fraction of the machine's own peaks (fp32 and bf16: the faster of a matmul and "
+             "the same product as a 1x1 convolution), measured in the same run, so it carries over to other machines "
+             "better than raw times do. Min (best) and median over repeats. "
              "bf16 rows run under `zoo.autocast` (the classifier in fp32), as bf16 cells do.", "",
              "| section | what | result | detail |", "|---|---|---|---|"]
     lines += [f"| {r.section} | {r.what} | {r.value} | {r.detail} |" for r in rows]

@@ -20,7 +20,7 @@ def cmd_speed(args: argparse.Namespace) -> None:
     info = speed.machine()
     rows: list[speed.Row] = []
     with err.status("") as status:
-        status.update("machine: ISA, fp32 and bf16 matmul peaks")
+        status.update("machine: ISA, fp32 and bf16 peaks")
         machine_rows, peaks = speed.machine_rows()
         rows += machine_rows
         for size in (64, 224):
