@@ -92,3 +92,11 @@ def test_spec_validation_catches_typos() -> None:
                         sha256="abc")
     with pytest.raises(ValueError, match="std must be positive"):
         zoo.Preprocess(input_size=224, mean=(0.5,), std=(0.0,))
+
+
+@pytest.mark.parametrize(("arg", "value"), [("num_classes", 0), ("num_classes", -1), ("num_classes", 2.5),
+                                            ("in_chans", 0), ("in_chans", True)])
+def test_create_model_rejects_sizes_below_one_naming_the_argument(arg: str, value: object) -> None:
+    """Not a model with no outputs, nor timm's "mean () and std () must have the same non-zero length" (issue 15)."""
+    with pytest.raises(ValueError, match=f"{arg} must be a whole number >= 1, got {value!r}"):
+        zoo.create_model("resnet18_28", **{arg: value})  # type: ignore[arg-type]

@@ -77,6 +77,9 @@ def create_model(
     `hf-hub:ORG/NAME[@revision]` loads a model folder written by `zoo.save_pretrained` (labels and preprocessing
     included); the other arguments then do not apply.
     """
+    for arg, value in (("num_classes", num_classes), ("in_chans", in_chans)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ValueError(f"create_model: {arg} must be a whole number >= 1, got {value!r}")
     if name.startswith("hf-hub:"):
         from zoo._export import load_pretrained
 
