@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import timm
 import torch
 import torchvision
 from safetensors.torch import save_file
@@ -160,6 +161,21 @@ def test_torchvision_googlenet_checkpoint_loads_without_aux_heads(tmp_path: Path
     torch.save(tv.state_dict(), path)
     ours = zoo.create_model("googlenet", pretrained=path)
     _same_outputs(tv, ours, torch.randn(2, 3, 64, 64), atol=1e-5)
+
+
+def test_torchvision_inception_v3_checkpoint_with_its_aux_head_loads_from_the_hub(offline_env: Path) -> None:
+    """The default Inception-v3 weights (`tv_in1k`, timm/inception_v3.tv_in1k) carry `AuxLogits.*`, which timm loads
+    non-strictly: a hub snapshot of that key layout loads, the aux head dropped (issue 15)."""
+    src = timm.create_model("inception_v3", aux_logits=True, num_classes=1000).eval()
+    assert any(k.startswith("AuxLogits.") for k in src.state_dict())
+    tmp = offline_env / "model.safetensors"
+    save_file(src.state_dict(), str(tmp))
+    _hub_cache(offline_env / "hf", "timm/inception_v3.tv_in1k", {"model.safetensors": tmp.read_bytes()})
+    ours = zoo.create_model("inception_v3", pretrained=True)
+    assert ours.pretrained_cfg["tag"] == "tv_in1k" and "AuxLogits" not in dict(ours.named_children())
+    plain = timm.create_model("inception_v3", num_classes=1000).eval()
+    plain.load_state_dict({k: v for k, v in src.state_dict().items() if not k.startswith("AuxLogits.")})
+    _same_outputs(plain, ours, torch.randn(2, 3, 75, 75))
 
 
 # in_chans adaptation: a 1-channel model on a normalised grey image equals the 3-channel model on that image

@@ -6,6 +6,8 @@
   so that normalisation is moved into the weights' preprocessing (mean = std = 0.5, mathematically identical).
   The checkpoint's auxiliary classifiers (aux1, aux2) are dropped on load.
 - Inception-v3 — Szegedy et al., "Rethinking the Inception Architecture", CVPR 2016 (arXiv:1512.00567), timm.
+  torchvision's checkpoint (`tv_in1k`) carries the auxiliary classifier (`AuxLogits.*`), which timm loads
+  non-strictly; it is dropped on load.
 - Inception-v4 and Inception-ResNet-v2 — Szegedy et al., AAAI 2017 (arXiv:1602.07261), timm.
 
 | model               | tags (default first)               | source                      | license      |
@@ -63,7 +65,10 @@ _TIMM_VARIANTS = [
      55843464, 26.312, 1536),
 ]
 
+_AUX_HEADS = {("inception_v3", "tv_in1k"): ("AuxLogits.",)}  # timm: "only torchvision pretrained weights have aux"
+
 for _name, _paper, _tags, _min, _params, _gflops, _dim in _TIMM_VARIANTS:
-    register_model(family="inception", paper=_paper, weights={t: timm_weights(_name, t) for t in _tags},
+    register_model(family="inception", paper=_paper,
+                   weights={t: timm_weights(_name, t, drop_prefixes=_AUX_HEADS.get((_name, t), ())) for t in _tags},
                    default_tag=_tags[0], default_size=299, min_size=_min, feature_dim=_dim, num_params=_params,
                    gflops=_gflops)(timm_builder(_name))
