@@ -150,6 +150,21 @@ def test_pickled_code_is_never_loaded(tmp_path: Path) -> None:
         zoo.create_model("resnet18", pretrained=path)
 
 
+@pytest.mark.parametrize("suffix", [".safetensors", ".pth"])
+def test_a_truncated_weights_file_is_one_clear_error_naming_it_and_the_fix(tmp_path: Path, suffix: str) -> None:
+    """Not safetensors' raw SafetensorError (issue 15): medzoo's weights error with the file and what to do."""
+    path = tmp_path / f"cut{suffix}"
+    sd = zoo.create_model("resnet18_28").state_dict()
+    if suffix == ".safetensors":
+        save_file(sd, str(path))
+    else:
+        torch.save(sd, path)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(WeightsMismatchError, match="delete it and download or save it again") as e:
+        zoo.create_model("resnet18_28", pretrained=path)
+    assert str(path) in str(e.value)
+
+
 def test_missing_local_file(tmp_path: Path) -> None:
     with pytest.raises(WeightsUnavailableError, match="not found"):
         zoo.create_model("resnet18", pretrained=tmp_path / "nope.safetensors")

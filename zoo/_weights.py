@@ -211,14 +211,20 @@ def local_path(source: str | Path) -> Path:
 
 def read_state_dict(path: Path) -> StateDict:
     """safetensors when the file is one; otherwise `torch.load(weights_only=True)` (no pickled code)."""
+    fix = ("if it is damaged or incomplete (an interrupted download or copy), delete it and download or save it "
+           "again (`medzoo pull NAME` for registry weights)")
     if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
 
-        return load_file(str(path))
+        try:
+            return load_file(str(path))
+        except (SafetensorError, OSError) as e:  # truncated, not safetensors, unreadable
+            raise WeightsMismatchError(f"{path} is not a readable safetensors file ({e}); {fix}") from e
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises UnpicklingError/RuntimeError for non-tensor pickles and bad files
-        raise WeightsMismatchError(f"{path} is not a loadable tensor checkpoint: {e}") from e
+        raise WeightsMismatchError(f"{path} is not a loadable tensor checkpoint ({e}); {fix}") from e
     for key in ("state_dict", "model"):  # common training-checkpoint wrappers
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]
