@@ -42,6 +42,15 @@ def test_unknown_name_answers_did_you_mean_without_traceback() -> None:
         assert "Did you mean" in r.stderr and "Traceback" not in r.stderr
 
 
+def test_version_and_user_text_shown_as_typed() -> None:
+    """`--version` answers (it was a usage error); an error quoting user text prints it as typed, never as rich
+    markup (`info 'x[/red]'` crashed with a MarkupError traceback; issue 15)."""
+    r = _medzoo("--version")
+    assert r.returncode == 0 and r.stdout.startswith("medzoo ")
+    r = _medzoo("info", "x[/red]")
+    assert r.returncode == 2 and "x[/red]" in r.stderr and "Traceback" not in r.stderr
+
+
 def test_info_shows_weights_sources_and_preprocessing() -> None:
     r = _medzoo("info", "resnet50")
     assert r.returncode == 0, r.stderr

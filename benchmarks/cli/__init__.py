@@ -11,6 +11,9 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from importlib import metadata
+
+from rich.markup import escape
 
 from benchmarks.cli import audit, cache, export, leaderboard, models, predict, probe, run, speed
 from benchmarks.cli.console import err, out
@@ -18,8 +21,16 @@ from benchmarks.cli.console import err, out
 COMMANDS = (models, probe, run, predict, speed, cache, export, audit, leaderboard)  # `medzoo --help` lists in order
 
 
+def _version() -> str:
+    try:
+        return metadata.version("medzoo")
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "(not installed: pip install -e .)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="medzoo", description="medzoo: medical-imaging model zoo and benchmark.")
+    parser.add_argument("--version", action="version", version=f"medzoo {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     for command in COMMANDS:
         command.add_parsers(sub)
@@ -37,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         errors = sys.modules.get("zoo.errors")  # not imported: the error cannot be a MedzooError
         if errors is None or not isinstance(e, errors.MedzooError):
             raise
-        err.print(f"[bold red]error:[/bold red] {e}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/bold red] {escape(str(e))}", highlight=False, soft_wrap=True)  # user text
         return 2
     return 0
 
