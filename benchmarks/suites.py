@@ -304,7 +304,7 @@ SUITES.add(Suite(
                 "ImageNet EfficientNet-Lite0 (features, linear probe) against random-weight controls of each "
                 "family, and a CIFAR-stem ResNet-18 from scratch. Offline; 28 px files resized to 64 px; networks "
                 "in bf16 (classifiers, heads and scores fp32); budgets in epochs.",
-    minutes="~3 on a 2-core CPU with bf16 units",
+    minutes="~4 min on a 2-core CPU with bf16 units (239 s measured from an empty feature cache)",
     grids=(
         Grid(models=("tf_efficientnet_lite0.pypi_in1k",), datasets=_QUICK_DATA, modes=(F, LP),
              policy=Policy.RESIZE_BICUBIC, input_size=64,
@@ -331,7 +331,8 @@ SUITES.add(Suite(
                 "and torchvision ResNets on 28 px upsampled (nearest) to 224; Adam 1e-3, 100 epochs, lr x0.1 at 50 "
                 "and 75, batch 128, no augmentation, best validation AUC evaluated on test; 3 seeds. Networks in bf16 "
                 "(the classifier, loss and scores fp32); version 1 was fp32.",
-    minutes="~12 per BreastMNIST 28 px seed on a 2-core CPU with bf16 units; days for all datasets (use a GPU)",
+    minutes="~8 min per BreastMNIST and ~19 min per RetinaMNIST 28 px seed on a 2-core CPU with bf16 units "
+            "(measured); days for all datasets (use a GPU)",
     grids=(
         Grid(models=("resnet18_28.random", "resnet50_28.random"), datasets=_V2_DATA, modes=(SC,), seeds=(0, 1, 2),
              protocol=_V2),
@@ -376,7 +377,8 @@ SUITES.add(Suite(
                 "validation AUC; ImageNet features once (fixed weights: every seed would give the same numbers). "
                 "Networks in bf16 (classifiers, heads and scores fp32); version 2 had one source seed and a 10-epoch "
                 "scratch reference.",
-    minutes="~3 hours on a 2-core CPU (estimated from @1's cell times: 3x the sources, 7x the scratch epochs, bf16)",
+    minutes="~6-12 hours on a 2-core CPU in bf16 (estimated from measured step rates; most of it PneumoniaMNIST "
+            "training: 75 scratch epochs per seed)",
     grids=tuple(TransferGrid(arch=arch, imagenet=imagenet, datasets=_MATRIX_DATA, seeds=(0, 1, 2), data_size=28,
                              policy=policy, input_size=size, protocol=_MATRIX, source_protocol=_MATRIX_SOURCE,
                              scratch_epochs=(10, 20, 40))
@@ -408,8 +410,8 @@ SUITES.add(Suite(
                 "variants 40 (patience 15); networks in bf16 (the 1x1 output conv, loss and scores fp32); scored on "
                 "the whole test images by sliding window (25% overlap) at threshold 0.5. Offline the smp U-Nets train "
                 "from scratch, online their ImageNet-encoder rows run too. Version 1 had wall-clock budgets in fp32.",
-    minutes="~20 per plain U-Net cell, ~8 per other cell, in bf16 on a 2-core CPU with bf16 units (estimated "
-            "from the train-step rate)",
+    minutes="~40 min per plain U-Net cell (CHASE_DB1, measured), ~15-20 min per other cell, in bf16 on a 2-core "
+            "CPU with bf16 units",
     grids=(
         *_seg_grids(("unet2015_w32.random",), ("chase_db1", "isbi2012", "drive"), SC, _SEG),
         *_seg_grids(("attention_unet_w32.random", "unet_resnet18.random"), ("chase_db1", "isbi2012"), SC,

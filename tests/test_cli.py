@@ -51,6 +51,14 @@ def test_version_and_user_text_shown_as_typed() -> None:
     assert r.returncode == 2 and "x[/red]" in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.parametrize("args", [("ls", "datasets", "nosuch"), ("ls", "suites", "x*"), ("ls", "suites", "quik")])
+def test_a_listing_that_matches_nothing_exits_2_everywhere(args: tuple[str, ...]) -> None:
+    """As `ls nosuch` does: one error, exit 2, not an empty table with exit 0 (issue 15)."""
+    r = _medzoo(*args)
+    assert r.returncode == 2 and "error:" in r.stderr and "Traceback" not in r.stderr and not r.stdout.strip()
+    assert "Did you mean: quick" in r.stderr if args[-1] == "quik" else args[-1] in r.stderr
+
+
 def test_info_shows_weights_sources_and_preprocessing() -> None:
     r = _medzoo("info", "resnet50")
     assert r.returncode == 0, r.stderr

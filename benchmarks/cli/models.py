@@ -70,7 +70,7 @@ def _ls_datasets(args: argparse.Namespace) -> None:
         n = d.n_samples
         table.add_row(d.name, d.task.value, str(d.n_channels), str(d.num_classes),
                       f"{n['train']} / {n['val']} / {n['test']}", ", ".join(map(str, d.sizes)), d.license)
-    out.print(table)
+    _print_or_none(table, "dataset", args.pattern, DATASETS.get)
 
 
 def _ls_suites(args: argparse.Namespace) -> None:
@@ -82,7 +82,20 @@ def _ls_suites(args: argparse.Namespace) -> None:
     for s in SUITES:
         if fnmatch.fnmatchcase(s.name, args.pattern):
             table.add_row(s.id, str(len(s.cells())), s.minutes, s.description)
-    out.print(table)
+    _print_or_none(table, "suite", args.pattern, SUITES.get)
+
+
+def _print_or_none(table: Table, what: str, pattern: str, lookup: Callable[[str], object]) -> None:
+    """Print `table`; an empty one is an error (exit 2) as for models: a plain name gets the registry's
+    did-you-mean."""
+    if table.row_count:
+        out.print(table)
+        return
+    if not any(c in pattern for c in "*?["):
+        lookup(pattern)  # raises UnknownNameError with close names
+    from zoo import MedzooError
+
+    raise MedzooError(f"no {what} matches {pattern!r}; `medzoo ls {what}s` lists them")
 
 
 LISTINGS: dict[str, Callable[[argparse.Namespace], None]] = {"models": _ls_models, "datasets": _ls_datasets,
