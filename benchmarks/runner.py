@@ -92,6 +92,10 @@ def select_cells(suite: Suite, models: list[str] | None = None, datasets: list[s
     """The suite's cells through the filters (`suites.select`); a bad filter or an empty selection is a
     `MedzooError`."""
     known = [m.value for m in TransferMode]
+    if any(s < 0 for s in seeds or ()):
+        raise MedzooError(f"--seeds {' '.join(map(str, seeds or ()))}: seeds are whole numbers >= 0")
+    if epochs is not None and epochs < 1:
+        raise MedzooError(f"--epochs {epochs}: give at least 1 epoch")
     for m in modes or ():
         if m not in known:
             raise MedzooError(f"unknown mode {m!r}: one of {', '.join(known)}")
@@ -106,16 +110,25 @@ def select_cells(suite: Suite, models: list[str] | None = None, datasets: list[s
 
 
 def check_device(device: str, executor: Executor, gpus_per_cell: float = 0.0) -> None:
-    """A `MedzooError` for a device the cells could not use."""
+    """A `MedzooError` for a device the cells could not use — before any cell starts."""
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        dev = None
+    if dev is None or dev.type not in ("cpu", "cuda"):
+        raise MedzooError(f"--device {device!r}: medzoo runs on cpu, cuda or cuda:N")
     if executor.name == "ray" and device.startswith("cuda") and (gpus_per_cell <= 0 or device != "cuda"):
         raise MedzooError("on Ray, give --device cuda (each task sees only its own GPUs) with --gpus-per-cell 1 (or "
                           "a fraction): without a GPU request Ray hides every GPU from the task")
-    if device.startswith("cuda") and executor.name == "local":
-        import torch
-
+    if dev.type == "cuda" and executor.name == "local":
         if not torch.cuda.is_available():
             raise MedzooError(f"--device {device}: no CUDA device is visible to torch {torch.__version__}; run with "
                               f"--device cpu")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise MedzooError(f"--device {device}: torch sees {torch.cuda.device_count()} CUDA device(s), "
+                              f"cuda:0 to cuda:{torch.cuda.device_count() - 1}")
 
 
 # --- running -------------------------------------------------------------------------------------------------------

@@ -258,6 +258,18 @@ def test_overrides_leave_features_cells_alone_and_sizes_follow_the_row_name() ->
         select(quick, epochs=0)
 
 
+@pytest.mark.parametrize(("args", "says"), [(["--device", "tpu9"], "cpu, cuda or cuda:N"),
+                                            (["--device", "cuda:x"], "cpu, cuda or cuda:N"),
+                                            (["--seeds", "0", "-3"], "seeds are whole numbers >= 0"),
+                                            (["--epochs", "0"], "at least 1 epoch")])
+def test_bad_run_arguments_stop_before_any_cell(args: list[str], says: str, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """Checked before work starts (issue 15: `--device tpu9` or `--seeds -3` ran and failed every cell)."""
+    assert main(["run", "--suite", "quick", *args, "--results-dir", str(tmp_path / "r"), "--out-dir",
+                 str(tmp_path / "b")]) == 2
+    assert says in capsys.readouterr().err and not (tmp_path / "r").exists()
+
+
 def test_run_on_a_missing_cuda_device_is_one_clear_error(monkeypatch: pytest.MonkeyPatch,
                                                          capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
