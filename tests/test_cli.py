@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -144,3 +145,85 @@ def test_probe_runs_one_features_cell_per_weights_and_leaves_nothing_behind(tmp_
                 str(tmp_path / "kept"), env=env)
     assert r.returncode == 0, r.stderr
     assert len(list((tmp_path / "kept" / "probe").glob("*.json"))) == 1
+
+
+def test_piped_listings_are_full_width_plain_text() -> None:
+    """Piped (not a terminal) the default is aligned plain text: whole names, no box, no `…` (issue 15: rich fell
+    back to 80 columns and printed `resne…`)."""
+    r = _medzoo("ls", env={"COLUMNS": "40"})
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == f"{len(lines) - 2} models"  # the title, the header, one line per model
+    assert lines[1].split()[:3] == ["name", "family", "task"]
+    assert "…" not in r.stdout and "│" not in r.stdout and "━" not in r.stdout
+    assert any(line.split()[0] == "inception_resnet_v2" for line in lines)
+    r = _medzoo("ls", "--format", "table", env={"COLUMNS": "40"})  # asked for the table when piped: widened
+    assert r.returncode == 0 and "inception_resnet_v2" in r.stdout and "│" in r.stdout
+
+
+@pytest.mark.parametrize("args", [("ls",), ("ls", "--pretrained"), ("ls", "datasets"), ("ls", "suites"),
+                                  ("info", "inception_v3")])
+def test_listings_as_tsv_and_json(args: tuple[str, ...]) -> None:
+    """Scripts get tab-separated rows with snake_case headers, or JSON whose names match the table's."""
+    tsv = _medzoo(*args, "--format", "tsv")
+    js = _medzoo(*args, "--format", "json")
+    assert tsv.returncode == 0 and js.returncode == 0, tsv.stderr + js.stderr
+    data = json.loads(js.stdout)
+    rows = [line.split("\t") for line in tsv.stdout.splitlines() if "\t" in line]
+    if args[0] == "info":
+        assert data["name"] == "inception_v3" and data["params"] > 20_000_000
+        assert ["name", "inception_v3"] in rows and ["parameters", f"{data['params']:,}"] in rows
+        weights = rows[rows.index(["tag", "source", "pinned", "data", "license", "classes", "preprocessing"]) + 1:]
+        assert [r[0].removesuffix(" (default)") for r in weights] == [w["tag"] for w in data["weights"]]
+        return
+    header, body = rows[0], rows[1:]
+    assert all(h == h.lower() and " " not in h for h in header)
+    assert len({len(r) for r in rows}) == 1 and len(body) == len(data)
+    first = next(iter(data[0].values()))
+    assert body[0][0].removesuffix(" (default)") == first
+
+
+def test_leaderboard_and_cache_listings_take_format(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[1]
+    r = _medzoo("leaderboard", "--suite", "quick", "--format", "json", "--results-dir",
+                str(root / "leaderboards" / "results"), "--out-dir", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)
+    assert rows and {"model", "weights", "auc_mean", "auc_ci_low"} <= set(rows[0])
+    assert (tmp_path / "quick.md").is_file()
+    r = _medzoo("cache", "ls", "--cache-dir", str(tmp_path / "empty"), "--format", "json")
+    assert r.returncode == 0 and json.loads(r.stdout) == []
+
+
+def test_quiet_hides_progress_lines_and_keeps_errors(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[1]
+    args = ("leaderboard", "--suite", "quick", "--results-dir", str(root / "leaderboards" / "results"),
+            "--out-dir", str(tmp_path))
+    loud, quiet = _medzoo(*args), _medzoo(*args, "-q")
+    assert "wrote" in loud.stderr and quiet.returncode == 0 and quiet.stderr == "" and quiet.stdout == loud.stdout
+    r = _medzoo("-q", "info", "resnet5")
+    assert r.returncode == 2 and "Did you mean" in r.stderr
+
+
+def test_zoo_info_logs_are_shown_and_follow_q_and_v() -> None:
+    """zoo's INFO logs (e.g. a classifier left randomly initialised) reach stderr by default; -q keeps warnings,
+    -v adds debug."""
+    import logging
+
+    from benchmarks.cli.console import err, set_verbosity
+
+    log = logging.getLogger("zoo")
+    try:
+        for quiet, verbose, shown in ((False, False, {"info", "warning"}), (True, False, set()),
+                                      (False, True, {"debug", "info", "warning"})):
+            set_verbosity(quiet, verbose)
+            err.quiet = False  # capture what the handler emits (-q also mutes the console itself)
+            with err.capture() as cap:
+                log.debug("line debug")
+                log.info("line info")
+                log.warning("line warning")
+            text = cap.get()
+            assert {k for k in ("debug", "info", "warning") if f"line {k}" in text} == shown | (
+                {"warning"} if quiet else set())
+    finally:
+        set_verbosity(False, False)

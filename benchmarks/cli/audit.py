@@ -6,7 +6,7 @@ import argparse
 
 from rich.table import Table
 
-from benchmarks.cli.console import err, out
+from benchmarks.cli.console import add_format_argument, err, show
 
 
 def cmd_audit(args: argparse.Namespace) -> None:
@@ -40,7 +40,7 @@ def cmd_audit(args: argparse.Namespace) -> None:
                 "no outputs (skipped, failed, schema-1 segmentation)", "mismatch"):
         table.add_column(col, justify="right")
     table.add_row(str(len(results)), *(str(counts[k]) for k in ("lossless", "migrated", "no outputs", "mismatch")))
-    out.print(table)
+    show(table, args.format)
     if bad:
         raise MedzooError(f"{len(bad)} result(s) do not re-score to their stored metrics: {', '.join(bad[:5])}")
 
@@ -49,4 +49,5 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     au = sub.add_parser("audit", help="re-score stored results from their outputs; non-zero exit on any mismatch")
     au.add_argument("--suite", help="one suite (default: every suite in the store)")
     au.add_argument("--results-dir", default="leaderboards/results", help="results store (default %(default)s)")
+    add_format_argument(au)
     au.set_defaults(func=cmd_audit)

@@ -6,7 +6,7 @@ import argparse
 
 from rich.table import Table
 
-from benchmarks.cli.console import out
+from benchmarks.cli.console import add_format_argument, out, show
 
 
 def cmd_cache(args: argparse.Namespace) -> None:
@@ -26,7 +26,7 @@ def cmd_cache(args: argparse.Namespace) -> None:
     for r in rows:
         created = datetime.fromtimestamp(r["created"], timezone.utc).strftime("%Y-%m-%d %H:%M") if r["created"] else "?"
         table.add_row(r["arch"], r["dataset"], r["split"], str(r["input_size"]), r["shape"], f"{r['mb']:.2f}", created)
-    out.print(table)
+    show(table, args.format, [{k: v for k, v in r.items()} for r in rows])
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -34,4 +34,5 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     ca.add_argument("action", choices=["ls", "clear"])
     ca.add_argument("pattern", nargs="?", default="*", help="clear: fnmatch on entry file names (default all)")
     ca.add_argument("--cache-dir", help="default $MEDZOO_CACHE_DIR/features or ~/.cache/medzoo/features")
+    add_format_argument(ca)
     ca.set_defaults(func=cmd_cache)

@@ -5,15 +5,16 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from benchmarks.cli.console import err, out
+from benchmarks.cli.console import add_format_argument, err, out, show
 
 if TYPE_CHECKING:
     from benchmarks.results import ResultStore
     from benchmarks.suites import Suite
 
 
-def write_board(suite: Suite, store: ResultStore, out_dir: str) -> None:
-    """Write `suite`'s board files into `out_dir` and print its table."""
+def write_board(suite: Suite, store: ResultStore, out_dir: str, fmt: str | None) -> None:
+    """Write `suite`'s board files into `out_dir` and print its table (json: every column of the board's rows)."""
+    import json
     from pathlib import Path
 
     from benchmarks import boards
@@ -25,7 +26,7 @@ def write_board(suite: Suite, store: ResultStore, out_dir: str) -> None:
         path = Path(out_dir) / name
         atomic_write(path, content if isinstance(content, bytes) else content.encode())
         err.print(f"wrote {path}", highlight=False)
-    out.print(boards.rich_table(store, suite, board))
+    show(boards.rich_table(store, suite, board), fmt, json.loads(board.to_json(orient="records")))
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> None:
@@ -41,10 +42,12 @@ def cmd_leaderboard(args: argparse.Namespace) -> None:
         s.name for s in SUITES if (Path(args.out_dir) / f"{s.name}.md").is_file() or any(store.results(s.name))]
     if not suites:
         raise MedzooError(f"no results in {store.root} and no boards in {args.out_dir}: nothing to generate or check")
+    if args.format == "json" and len(suites) > 1 and not args.check:
+        raise MedzooError(f"--format json prints one board: name it with --suite (one of {', '.join(suites)})")
     for name in suites:
         suite = SUITES.get(name)
         if not args.check:
-            write_board(suite, store, args.out_dir)
+            write_board(suite, store, args.out_dir, args.format)
             continue
         diffs = boards.check(store, suite, args.out_dir)
         if diffs:
@@ -59,4 +62,5 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     lb.add_argument("--check", action="store_true", help="exit non-zero if the committed .md/.csv differ")
     lb.add_argument("--results-dir", default="leaderboards/results", help="results store (default %(default)s)")
     lb.add_argument("--out-dir", default="leaderboards", help="boards folder (default %(default)s)")
+    add_format_argument(lb)
     lb.set_defaults(func=cmd_leaderboard)

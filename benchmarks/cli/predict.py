@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from rich.table import Table
 
-from benchmarks.cli.console import err, out
+from benchmarks.cli.console import add_format_argument, err, show
 
 if TYPE_CHECKING:
     import numpy as np
@@ -112,7 +112,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
             table.add_row(path, f"{mask.shape[1]}x{mask.shape[0]}", f"{mask.mean():.1%}", shown,
                           ", ".join(str(out_dir / n) for n in written))
             bar.advance(task)
-    out.print(table)
+    show(table, args.format)
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -124,4 +124,5 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     pd_.add_argument("--invert-truth", action="store_true", help="dark pixels of --truth are positive (ISBI labels)")
     pd_.add_argument("--threshold", type=float, help="probability threshold (default: the model's, 0.5)")
     pd_.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    add_format_argument(pd_)
     pd_.set_defaults(func=cmd_predict)

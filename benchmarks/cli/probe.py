@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from rich.table import Table
 
-from benchmarks.cli.console import out
+from benchmarks.cli.console import add_format_argument, show
 
 if TYPE_CHECKING:
     from benchmarks.suites import Cell
@@ -69,7 +69,7 @@ def cmd_probe(args: argparse.Namespace) -> None:
         table.add_row(c.model, str(r.data.input_size if r.data else c.input_size),
                       str(r.training.feature_dim if r.training else "?"), _auc(r.metrics.val.get("auc")),
                       _auc(r.test.get("auc")), f"{r.provenance.duration_s or 0:.1f}")
-    out.print(table)
+    show(table, args.format)
 
 
 def _auc(x: float | None) -> str:
@@ -91,4 +91,5 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     pr.add_argument("--data-dir", help="folder with the MedMNIST .npz files (default: $MEDZOO_DATA_DIR, ~/.medmnist)")
     pr.add_argument("--results-dir", help="keep the cells' results in this store (default: a temporary store, "
                                           "deleted when probe ends)")
+    add_format_argument(pr)
     pr.set_defaults(func=cmd_probe)

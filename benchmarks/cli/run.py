@@ -7,7 +7,7 @@ import argparse
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from benchmarks.cli.console import err
+from benchmarks.cli.console import add_format_argument, err
 
 if TYPE_CHECKING:
     from benchmarks.results.schema import Result
@@ -84,13 +84,13 @@ def cmd_run(args: argparse.Namespace) -> None:
     assert isinstance(planned, runner.Planned)
     if not planned.todo:
         err.print(f"{suite.id}: all {planned.total} cells are already in {store.root}", highlight=False)
-        write_board(suite, store, args.out_dir)
+        write_board(suite, store, args.out_dir, args.format)
         return
     err.print(f"{suite.id}: {planned.total} cells, {planned.done} already in {store.root}, {planned.todo} to run"
               + (f" on Ray ({args.cpus_per_cell:g} CPU, {args.gpus_per_cell:g} GPU per cell)"
                  if executor.name == "ray" else ""), highlight=False)
     failed = draw(events, planned.todo)
-    write_board(suite, store, args.out_dir)
+    write_board(suite, store, args.out_dir, args.format)
     if failed:
         raise MedzooError(f"{len(failed)} of {planned.todo} cells failed: {'; '.join(failed)}. The board holds the "
                           f"rest; `medzoo run` again retries the failed cells")
@@ -126,4 +126,5 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     run.add_argument("--retries", type=int, default=2, help="Ray: retries of a cell whose worker died (default 2)")
     run.add_argument("--results-dir", default="leaderboards/results", help="results store (default %(default)s)")
     run.add_argument("--out-dir", default="leaderboards", help="where boards are written (default %(default)s)")
+    add_format_argument(run)
     run.set_defaults(func=cmd_run)

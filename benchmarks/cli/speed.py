@@ -6,7 +6,7 @@ import argparse
 
 from rich.table import Table
 
-from benchmarks.cli.console import err, out
+from benchmarks.cli.console import add_format_argument, err, show
 
 
 def cmd_speed(args: argparse.Namespace) -> None:
@@ -47,7 +47,7 @@ def cmd_speed(args: argparse.Namespace) -> None:
         table.add_column(col, overflow="fold")
     for r in rows:
         table.add_row(r.section, r.what, r.value, r.detail)
-    out.print(table)
+    show(table, args.format)
     path = Path(args.out)
     atomic_write(path, speed.report_markdown(rows, info, time.perf_counter() - t0).encode())
     err.print(f"wrote {path}", highlight=False)
@@ -58,4 +58,5 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     sp.add_argument("--data-dir", help="MedMNIST folder (default: $MEDZOO_DATA_DIR, then ~/.medmnist)")
     sp.add_argument("--out", default="docs/performance.md", help="report file (default %(default)s)")
     sp.add_argument("--skip-quick", action="store_true", help="skip the quick suite cold/warm cache run (~5 min)")
+    add_format_argument(sp)
     sp.set_defaults(func=cmd_speed)
