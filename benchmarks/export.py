@@ -1,6 +1,6 @@
 """`medzoo export` and `medzoo push`: a model the harness kept becomes a Hugging Face Hub-style folder
 (`model.safetensors`, timm-style `config.json`, a `README.md` model card written from its result), which
-`zoo.create_model("hf-hub:ORG/NAME")` — and plain timm, for timm-native architectures — loads back.
+`zoo.create_model("hf-hub:ORG/NAME", pretrained=True)` — and plain timm, for timm-native architectures — loads back.
 
 The card is generated from the result JSON (dataset, license, citation, suite@version, protocol, test metrics with
 95% CIs, seed, training time), so it says only what the harness measured.
@@ -116,7 +116,8 @@ def model_card(meta: dict[str, Any], result: Result | None, repo: str | None = N
         lines += ["## Test results", "", "No medzoo result was found for this file, so this card reports none: "
                   "export from the result JSON to include them.", ""]
     source = f"hf-hub:{repo}" if repo else folder
-    load = [f'model = zoo.create_model("{source}")' if repo else f'model = zoo.load_pretrained("{source}")',
+    load = [f'model = zoo.create_model("{source}", pretrained=True).eval()' if repo
+            else f'model = zoo.load_pretrained("{source}")',
             '# labels: model.pretrained_cfg["label_names"]']
     if timm_native:
         load += ["", "import timm", f'model = timm.create_model("{source if repo else "local-dir:" + source}", '

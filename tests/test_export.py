@@ -41,7 +41,7 @@ def test_export_hub_cache_round_trip(offline_env: Path, monkeypatch: pytest.Monk
     x = torch.randn(2, in_chans, size, size)
     with torch.no_grad():
         want = src(x)
-        for loaded in (zoo.create_model(f"hf-hub:medzoo-test/{arch}"), zoo.load_pretrained(out)):
+        for loaded in (zoo.create_model(f"hf-hub:medzoo-test/{arch}", pretrained=True).eval(), zoo.load_pretrained(out)):
             torch.testing.assert_close(loaded(x), want)
             assert loaded.pretrained_cfg["label_names"] == ["normal", "benign", "malignant"]
             assert zoo.preprocess_of(loaded).mean == zoo.preprocess_of(src).mean
@@ -49,6 +49,19 @@ def test_export_hub_cache_round_trip(offline_env: Path, monkeypatch: pytest.Monk
             plain = timm.create_model(f"hf-hub:medzoo-test/{arch}", pretrained=True).eval()
             torch.testing.assert_close(plain(x), want)
             assert plain.pretrained_cfg["label_names"] == ["normal", "benign", "malignant"]
+    # as timm: num_classes / in_chans override the saved ones, pretrained says whether the weights load, train mode
+    body = next(k for k in src.state_dict() if k.startswith("layer4") and k.endswith("conv1.weight"))
+    other = zoo.create_model(f"hf-hub:medzoo-test/{arch}", pretrained=True, num_classes=5, in_chans=3)
+    assert other.training and other(torch.randn(2, 3, size, size)).shape == (2, 5)
+    torch.testing.assert_close(other.state_dict()[body], src.state_dict()[body])
+    assert other.pretrained_cfg["label_names"] is None and len(zoo.preprocess_of(other).mean) == 3
+    if timm_native:
+        plain = timm.create_model(f"hf-hub:medzoo-test/{arch}", pretrained=True, num_classes=5, in_chans=3)
+        first = plain.pretrained_cfg["first_conv"] + ".weight"
+        torch.testing.assert_close(other.state_dict()[first], plain.state_dict()[first])  # same channel adaptation
+    fresh = zoo.create_model(f"hf-hub:medzoo-test/{arch}")
+    assert fresh.training and fresh(torch.randn(2, in_chans, size, size)).shape == (2, 3)
+    assert not torch.equal(fresh.state_dict()[body], src.state_dict()[body])
 
 
 def test_missing_hub_model_offline_and_bad_folders_fail_clearly(offline_env: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 
 import pytest
@@ -100,3 +101,36 @@ def test_create_model_rejects_sizes_below_one_naming_the_argument(arg: str, valu
     """Not a model with no outputs, nor timm's "mean () and std () must have the same non-zero length" (issue 15)."""
     with pytest.raises(ValueError, match=f"{arg} must be a whole number >= 1, got {value!r}"):
         zoo.create_model("resnet18_28", **{arg: value})  # type: ignore[arg-type]
+
+
+def _builder_kind(name: str) -> str:
+    spec = zoo.get_spec(name)
+    return "timm" if any(p.kind is p.VAR_KEYWORD for p in inspect.signature(spec.builder).parameters.values()) \
+        else "other"
+
+
+@pytest.mark.parametrize("name", zoo.list_models())
+def test_extra_keywords_go_to_timm_or_raise_naming_the_builder(name: str) -> None:
+    """timm-faithful `create_model(**kwargs)`: timm-built models take timm's keywords (drop_path_rate, global_pool
+    change the network); the others refuse any extra keyword with a TypeError naming their builder (issue 15)."""
+    spec = zoo.get_spec(name)
+    if _builder_kind(name) == "timm":
+        model = zoo.create_model(name, num_classes=2, global_pool="max")
+        pools = [m for m in model.modules() if type(m).__name__ == "SelectAdaptivePool2d"]
+        assert pools and all(p.pool_type == "max" for p in pools), name
+    else:
+        with pytest.raises(TypeError, match=rf"global_pool not accepted: {name} is built by "
+                                            rf"{spec.builder.__module__}\.{spec.builder.__qualname__}"):
+            zoo.create_model(name, num_classes=2, global_pool="max")
+    with pytest.raises(ValueError, match="features_only is not supported.*classifier head"):
+        zoo.create_model(name, num_classes=2, features_only=True)
+
+
+def test_timm_built_families_are_the_timm_ones() -> None:
+    """The rule above is not vacuous: both kinds exist, and the CIFAR-stem ResNets (built through timm) pass on."""
+    kinds = {n: _builder_kind(n) for n in zoo.list_models()}
+    assert {"resnet18", "resnet18_28", "vgg16", "inception_v3", "legacy_xception"} <= {
+        n for n, k in kinds.items() if k == "timm"}
+    assert {"alexnet", "googlenet", "unet2015", "unet_resnet18"} <= {n for n, k in kinds.items() if k == "other"}
+    model = zoo.create_model("resnet18_28", num_classes=2, drop_path_rate=0.2)
+    assert any(type(m).__name__ == "DropPath" for m in model.modules())

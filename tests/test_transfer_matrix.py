@@ -198,7 +198,7 @@ def test_export_card_and_offline_hub_round_trip(matrix_run: tuple[Path, ResultSt
         card = (out / "README.md").read_text()
         for must in ("not a medical device", result.data.license, result.data.citation, result.suite,
                      f"seed {result.cell.seed}", f"{result.test['auc']:.4f}", "CITATION.cff",
-                     'zoo.create_model("hf-hub:medzoo-test/m")'):
+                     'zoo.create_model("hf-hub:medzoo-test/m", pretrained=True).eval()'):
             assert must in card, must
         assert ("timm.create_model" in card) is timm_native and "ORG/NAME" not in card
         config = json.loads((out / "config.json").read_text())
@@ -208,7 +208,7 @@ def test_export_card_and_offline_hub_round_trip(matrix_run: tuple[Path, ResultSt
         kept, meta = zoo.load_trained(result.model.checkpoint.path)
         x = torch.randn(2, meta["in_chans"], meta["input_size"], meta["input_size"])
         with torch.no_grad():
-            loaded = zoo.create_model(f"hf-hub:{repo}")
+            loaded = zoo.create_model(f"hf-hub:{repo}", pretrained=True).eval()
             torch.testing.assert_close(loaded(x), kept(x))
             assert list(zoo.preprocess_of(loaded).mean) == meta["mean"]
             if timm_native:

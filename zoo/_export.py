@@ -4,7 +4,7 @@ or `hf-hub:ORG/NAME[@revision]` (through huggingface_hub's cache, so `HF_HUB_OFF
 A folder holds `model.safetensors` and a timm-style `config.json` (`architecture`, `num_classes`, `num_features`,
 `label_names`, `model_args` with `in_chans`, and a `pretrained_cfg` with input size, mean/std, interpolation,
 crop_pct, first_conv and classifier), plus a `medzoo` entry with medzoo's own facts. For architectures timm builds
-under the same name (e.g. `resnet18`, `tf_efficientnet_lite0`), plain `timm.create_model("hf-hub:ORG/NAME")`
+under the same name (e.g. `resnet18`, `tf_efficientnet_lite0`), plain `timm.create_model("hf-hub:ORG/NAME", pretrained=True)`
 loads the same folder; medzoo-only architectures (e.g. the CIFAR-stem `resnet18_28`) load through medzoo.
 """
 
@@ -14,11 +14,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
 from zoo._factory import create_model
+from zoo._specs import Preprocess
 from zoo._weights import _NotFetched, hf_file
 from zoo.errors import MedzooError, WeightsUnavailableError
 
@@ -73,9 +73,7 @@ def _hub_files(repo: str, cache_dir: Path | str | None) -> Path:
     return cfg.parent
 
 
-def load_pretrained(source: str | Path, cache_dir: Path | str | None = None) -> nn.Module:
-    """A model from a folder written by `save_pretrained`, or from `hf-hub:ORG/NAME[@revision]`; its labels and
-    preprocessing come back in `model.pretrained_cfg` (`label_names`, `mean`, `std`, `input_size`)."""
+def _read_folder(source: str | Path, cache_dir: Path | str | None) -> tuple[Path, dict[str, Any], str]:
     text = str(source)
     folder = _hub_files(text.removeprefix("hf-hub:"), cache_dir) if text.startswith("hf-hub:") else Path(text)
     if not (folder / CONFIG_FILE).is_file() or not (folder / WEIGHTS_FILE).is_file():
@@ -83,17 +81,41 @@ def load_pretrained(source: str | Path, cache_dir: Path | str | None = None) -> 
                           f"(as written by zoo.save_pretrained / medzoo export)")
     try:
         config = json.loads((folder / CONFIG_FILE).read_text())
-        state = load_file(str(folder / WEIGHTS_FILE))
+    except json.JSONDecodeError as e:
+        raise MedzooError(f"{folder / CONFIG_FILE} is not JSON ({e}): re-export the model") from e
+    label = f"hf-hub:{text.removeprefix('hf-hub:')}" if text.startswith("hf-hub:") else f"file:{folder}"
+    return folder, config, label
+
+
+def build_from_folder(source: str | Path, cache_dir: Path | str | None = None, *, pretrained: bool,
+                      num_classes: int | None = None, in_chans: int | None = None, **kwargs: Any) -> nn.Module:
+    """The saved architecture with `num_classes`/`in_chans` defaulting to the saved ones, its weights when
+    `pretrained` (the first convolution adapted, a head of another size left fresh), in train mode: what
+    `timm.create_model("hf-hub:...")` does, and what `create_model` does for such names."""
+    folder, config, label = _read_folder(source, cache_dir)
+    try:
         pre = config["pretrained_cfg"]
-        model = create_model(config["architecture"], num_classes=int(config["num_classes"]),
-                             in_chans=int(config.get("model_args", {}).get("in_chans", pre["input_size"][0])))
-        model.load_state_dict(state, strict=True)
-    except (json.JSONDecodeError, KeyError, SafetensorError, RuntimeError) as e:
-        raise MedzooError(f"{folder}: config.json and model.safetensors do not make a medzoo model "
-                          f"({str(e).splitlines()[0]})") from e
-    model.pretrained_cfg.update({
-        "input_size": tuple(pre["input_size"]), "mean": tuple(pre["mean"]), "std": tuple(pre["std"]),
-        "interpolation": pre["interpolation"], "crop_pct": pre["crop_pct"], "label_names": config.get("label_names"),
-        "source": f"hf-hub:{text.removeprefix('hf-hub:')}" if text.startswith("hf-hub:") else f"file:{folder}",
-        "pretrained": True, "tag": "exported"})
-    return model.eval()
+        saved_classes = int(config["num_classes"])
+        saved_chans = int(config.get("model_args", {}).get("in_chans", pre["input_size"][0]))
+        arch = config["architecture"]
+    except (KeyError, TypeError, ValueError) as e:
+        raise MedzooError(f"{folder / CONFIG_FILE} lacks what medzoo needs ({e!r}): re-export the model") from e
+    n_cls, chans = num_classes or saved_classes, in_chans or saved_chans
+    model = create_model(arch, pretrained=folder / WEIGHTS_FILE if pretrained else False, num_classes=n_cls,
+                         in_chans=chans, **kwargs)
+    if pretrained:
+        saved = Preprocess(input_size=int(pre["input_size"][-1]), mean=tuple(pre["mean"]), std=tuple(pre["std"]),
+                           interpolation=pre["interpolation"], crop_pct=pre["crop_pct"]).for_channels(chans)
+        model.pretrained_cfg.update({
+            "input_size": (chans, saved.input_size, saved.input_size), "mean": saved.mean, "std": saved.std,
+            "interpolation": saved.interpolation, "crop_pct": saved.crop_pct, "source": label, "tag": "exported",
+            "label_names": config.get("label_names") if n_cls == saved_classes else None})
+    return model
+
+
+def load_pretrained(source: str | Path, cache_dir: Path | str | None = None, *, num_classes: int | None = None,
+                    in_chans: int | None = None) -> nn.Module:
+    """A model from a folder written by `save_pretrained`, or from `hf-hub:ORG/NAME[@revision]`, with its weights,
+    in eval mode; its labels and preprocessing come back in `model.pretrained_cfg` (`label_names`, `mean`, `std`,
+    `input_size`). `num_classes`/`in_chans` other than the saved ones give a fresh head / an adapted first conv."""
+    return build_from_folder(source, cache_dir, pretrained=True, num_classes=num_classes, in_chans=in_chans).eval()

@@ -66,25 +66,37 @@ def create_model(
     name: str,
     pretrained: bool | str | Path = False,
     num_classes: int | None = None,
-    in_chans: int = 3,
+    in_chans: int | None = None,
     cache_dir: str | Path | None = None,
+    **kwargs: Any,
 ) -> nn.Module:
-    """Build a registered model, optionally with weights.
+    """Build a registered model, optionally with weights, as `timm.create_model` does (train mode).
 
     `pretrained=True` loads the named (`arch.tag`) or default weights; a path (or `file:` URI) loads a local
-    checkpoint. `num_classes` defaults to the checkpoint's; a different value gets a fresh head (logged).
+    checkpoint. `num_classes` defaults to the checkpoint's; a different value gets a fresh head (logged);
+    `in_chans` (default 3) adapts the first convolution as timm does. Other keywords (`drop_path_rate`,
+    `global_pool`, ...) go to timm for timm-built models; other builders refuse them (TypeError naming the builder).
     The returned model's `pretrained_cfg` carries medzoo's preprocessing for it (`preprocess_of(model)`).
-    `hf-hub:ORG/NAME[@revision]` loads a model folder written by `zoo.save_pretrained` (labels and preprocessing
-    included); the other arguments then do not apply.
+    `hf-hub:ORG/NAME[@revision]` names a model folder written by `zoo.save_pretrained`: its architecture, with its
+    weights when `pretrained`, `num_classes` and `in_chans` defaulting to the saved ones.
     """
     for arg, value in (("num_classes", num_classes), ("in_chans", in_chans)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise ValueError(f"create_model: {arg} must be a whole number >= 1, got {value!r}")
+    if kwargs.get("features_only"):
+        raise ValueError("create_model: features_only is not supported: medzoo's transfer modes need the classifier "
+                         "head; use zoo.extract_features or model.forward_features / forward_intermediates")
     if name.startswith("hf-hub:"):
-        from zoo._export import load_pretrained
+        from zoo._export import build_from_folder
 
-        return load_pretrained(name, cache_dir)
+        return build_from_folder(name, cache_dir, pretrained=bool(pretrained), num_classes=num_classes,
+                                 in_chans=in_chans, **kwargs)
+    in_chans = in_chans or 3
     spec, named = resolve(name)
+    if kwargs and not _passes_keywords(spec.builder):
+        raise TypeError(f"create_model({name!r}): {', '.join(sorted(kwargs))} not accepted: {spec.name} is built by "
+                        f"{spec.builder.__module__}.{spec.builder.__qualname__}, which takes only num_classes and "
+                        f"in_chans (extra keywords go to timm for timm-built models only)")
     weights: WeightsSpec | None = None
     sd: _weights.StateDict | None = None
     if pretrained is True:
@@ -99,16 +111,16 @@ def create_model(
     elif pretrained:
         path = _weights.local_path(pretrained)
         weights = replace(named or _LOCAL, tag="local", source=f"file:{path}", sha256=None, num_classes=None,
-                          rename_in_order=False)  # a local file is in medzoo's own key names
+                          rename_in_order=False, target="")  # a whole model, in medzoo's key names
         sd = _weights.read_state_dict(path)
     n_cls = num_classes or (weights.num_classes if weights else None) or spec.num_classes
-    model = spec.builder(num_classes=n_cls, in_chans=in_chans)
+    model = spec.builder(num_classes=n_cls, in_chans=in_chans, **kwargs)
     if weights is not None and sd is not None:
         if weights.num_classes is None and not weights.target and num_classes is None:
             n_ckpt = _weights.checkpoint_num_classes(model, sd)  # a local checkpoint keeps its own head
             if n_ckpt and n_ckpt != n_cls:
                 n_cls = n_ckpt
-                model = spec.builder(num_classes=n_cls, in_chans=in_chans)
+                model = spec.builder(num_classes=n_cls, in_chans=in_chans, **kwargs)
         _weights.load_into(model, sd, weights, source=f"{spec.name}.{weights.tag}")
     cfg_weights = weights or named
     pre = (cfg_weights.preprocess if cfg_weights else SCRATCH_PREPROCESS).for_channels(in_chans)
@@ -129,6 +141,13 @@ def create_model(
         "num_classes": n_cls,
     }
     return model
+
+
+def _passes_keywords(builder: Any) -> bool:
+    """Whether a builder takes `**kwargs` (the timm-built ones, which hand them to timm)."""
+    import inspect
+
+    return any(p.kind is p.VAR_KEYWORD for p in inspect.signature(builder).parameters.values())
 
 
 def preprocess_of(model: nn.Module) -> Preprocess:

@@ -45,10 +45,12 @@ def timm_weights(arch: str, tag: str, *, url: bool = False, **overrides: object)
 
 
 def timm_builder(arch: str, **kwargs: Any) -> Callable[..., nn.Module]:
-    """A builder that delegates to timm (random init: medzoo's loader applies weights); `kwargs` go to timm."""
+    """A builder that delegates to timm (random init: medzoo's loader applies weights); `kwargs`, then the caller's
+    extra keywords, go to timm."""
 
-    def build(*, num_classes: int, in_chans: int = 3) -> nn.Module:
-        return timm.create_model(arch, pretrained=False, num_classes=num_classes, in_chans=in_chans, **kwargs)
+    def build(*, num_classes: int, in_chans: int = 3, **extra: Any) -> nn.Module:
+        return timm.create_model(arch, pretrained=False, num_classes=num_classes, in_chans=in_chans,
+                                 **{**kwargs, **extra})
 
     build.__name__ = arch
     build.__doc__ = f"timm `{arch}`."

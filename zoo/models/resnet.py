@@ -33,6 +33,8 @@ changes what a from-scratch run and a random-feature control measure.
 
 from __future__ import annotations
 
+from typing import Any
+
 import timm
 from torch import nn
 
@@ -58,9 +60,9 @@ for _name, _min, _params, _gflops, _dim in _VARIANTS:
                             "a1_in1k": timm_weights(_name, "a1_in1k")})(timm_builder(_name, zero_init_last=False))
 
 
-def _cifar_stem(arch: str, num_classes: int, in_chans: int) -> nn.Module:
+def _cifar_stem(arch: str, num_classes: int, in_chans: int, **kwargs: Any) -> nn.Module:
     model = timm.create_model(arch, pretrained=False, num_classes=num_classes, in_chans=in_chans,
-                              zero_init_last=False)
+                              **{"zero_init_last": False, **kwargs})
     model.conv1 = nn.Conv2d(in_chans, 64, kernel_size=3, stride=1, padding=1, bias=False)
     model.maxpool = nn.Identity()
     nn.init.kaiming_normal_(model.conv1.weight, mode="fan_out", nonlinearity="relu")
@@ -85,13 +87,13 @@ _MEDICAL_28 = {w.tag: w for w in (_medical("breastmnist", "BreastMNIST", 1, 2),
 
 @register_model(family="resnet", paper=MEDMNIST, default_size=28, min_size=8, feature_dim=512, num_params=11681832,
                 gflops=0.914, weights=_MEDICAL_28)
-def resnet18_28(*, num_classes: int, in_chans: int = 3) -> nn.Module:
+def resnet18_28(*, num_classes: int, in_chans: int = 3, **kwargs: Any) -> nn.Module:
     """ResNet-18 with a CIFAR stem for 28x28 input (MedMNIST v2 baseline)."""
-    return _cifar_stem("resnet18", num_classes, in_chans)
+    return _cifar_stem("resnet18", num_classes, in_chans, **kwargs)
 
 
 @register_model(family="resnet", paper=MEDMNIST, default_size=28, min_size=8, feature_dim=2048, num_params=25549352,
                 gflops=2.1)
-def resnet50_28(*, num_classes: int, in_chans: int = 3) -> nn.Module:
+def resnet50_28(*, num_classes: int, in_chans: int = 3, **kwargs: Any) -> nn.Module:
     """ResNet-50 with a CIFAR stem for 28x28 input (MedMNIST v2 baseline)."""
-    return _cifar_stem("resnet50", num_classes, in_chans)
+    return _cifar_stem("resnet50", num_classes, in_chans, **kwargs)
