@@ -12,7 +12,6 @@ import os
 from importlib import metadata
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import timm
 
@@ -20,7 +19,7 @@ import zoo
 from benchmarks.data import DATASETS
 from benchmarks.results import RESULTS_DIR
 from benchmarks.results.schema import Result, TrainingRecord, load
-from zoo import MedzooError, offline, trained_meta, unreachable, verify_sha256
+from zoo import MedzooError, hub_unreachable, offline, trained_meta, verify_sha256
 
 CARD_LICENSES = {"CC BY 4.0": "cc-by-4.0", "CC BY-NC 4.0": "cc-by-nc-4.0"}
 
@@ -168,8 +167,7 @@ def push(folder: Path | str, repo: str, token: str | None = None, private: bool 
     if offline():
         raise MedzooError("offline mode (HF_HUB_OFFLINE/MEDZOO_OFFLINE is set): push needs the network. Unset it "
                           f"on a machine with internet, or copy {folder} there and push from it")
-    url = urlparse(endpoint)
-    why = unreachable(url.hostname or "", url.port or (443 if url.scheme == "https" else 80))
+    why = hub_unreachable(endpoint)
     if why:
         raise MedzooError(f"cannot reach the Hub ({why}): push from a machine with internet access (the folder "
                           f"{folder} is complete and can be copied there)")

@@ -18,7 +18,7 @@ from safetensors.torch import save_file
 
 import zoo
 from zoo import HashMismatchError, WeightsMismatchError, WeightsUnavailableError
-from zoo._weights import load_into, read_state_dict
+from zoo._weights import NETWORK_TIMEOUT_S, load_into, read_state_dict
 
 torch.manual_seed(0)
 
@@ -237,3 +237,60 @@ def test_smp_encoder_weights_load_from_a_pinned_hub_snapshot(offline_env: Path, 
     torch.testing.assert_close(enc[first], ref[first].sum(1, keepdim=True))  # 3→1: RGB filters summed
     assert all(torch.equal(enc[k], ref[k]) for k in ref if k != first)
     assert not torch.equal(model.head.weight, donor.head.weight), "the head is not part of the encoder weights"
+
+
+class _Proxy:
+    """A forward proxy on loopback that answers every request 200 and records its request lines."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.seen: list[str] = []
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+                pass
+
+            def do_HEAD(self) -> None:  # noqa: N802 - http.server's name
+                proxy.seen.append(self.requestline)
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_network_probes_go_through_the_proxy_and_fail_fast_without(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The probes before a download ask as the download would (urllib / huggingface_hub's client), so a login node
+    behind an HTTP(S)_PROXY is not told "no network"; without a route they answer in seconds (issue 15: a raw
+    socket to the host ignored proxies)."""
+    import huggingface_hub
+
+    for var in ("NO_PROXY", "HTTPS_PROXY", "ALL_PROXY", "HTTP_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+        monkeypatch.delenv(var.lower(), raising=False)
+    start = time.monotonic()
+    assert "download.example.invalid" in (zoo.unreachable("http://download.example.invalid/w.pth") or "")
+    huggingface_hub.close_session()
+    assert "hub.example.invalid" in (zoo.hub_unreachable("http://hub.example.invalid") or "")
+    assert time.monotonic() - start < 2 * NETWORK_TIMEOUT_S
+    proxy = _Proxy()
+    try:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.setenv("http_proxy", proxy.url)
+        huggingface_hub.close_session()  # its client reads the proxy settings when made
+        assert zoo.unreachable("http://download.example.invalid/w.pth") is None
+        assert zoo.hub_unreachable("http://hub.example.invalid") is None
+        assert proxy.seen == ["HEAD http://download.example.invalid/w.pth HTTP/1.1",
+                              "HEAD http://hub.example.invalid/ HTTP/1.1"]
+    finally:
+        proxy.close()
+        huggingface_hub.close_session()

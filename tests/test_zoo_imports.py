@@ -91,7 +91,7 @@ def test_inference_names_are_public(name: str) -> None:
     assert name in zoo.__all__ and getattr(zoo, name) is getattr(_inference, name)
 
 
-@pytest.mark.parametrize("name", ["verify_sha256", "offline", "unreachable"])
+@pytest.mark.parametrize("name", ["verify_sha256", "offline", "unreachable", "hub_unreachable"])
 def test_weights_names_are_public(name: str) -> None:
     assert name in zoo.__all__ and getattr(zoo, name) is getattr(_weights, name)
 

@@ -16,7 +16,7 @@ from zoo._registry import Registry, register_model
 from zoo._specs import ModelSpec, Preprocess, Task, WeightsSpec
 from zoo._transfer import (HEADS, TransferMode, extract_features, fit_head, make_head, param_groups, prepare,
                            preprocess_images, train_mode)
-from zoo._weights import fetch, offline, unreachable, verify_sha256
+from zoo._weights import fetch, hub_unreachable, offline, unreachable, verify_sha256
 from zoo.errors import (HashMismatchError, InputShapeError, MedzooError, UnknownNameError, WeightsMismatchError,
                         WeightsUnavailableError)
 
@@ -27,5 +27,5 @@ __all__ = [
     "autocast", "bf16_support", "check_precision", "cpu_flags", "create_model", "extract_features", "fetch", "fit_head", "fp32_parts", "get_spec", "ieee_fp32", "image_to_tensor", "list_models",
     "load_pretrained", "load_trained", "make_head", "offline", "param_groups", "prepare", "preprocess_images",
     "preprocess_of", "register_model", "resolve", "save_pretrained", "save_trained", "sliding_window",
-    "train_mode", "trained_bytes", "trained_meta", "unreachable", "verify_sha256",
+    "train_mode", "trained_bytes", "trained_meta", "unreachable", "verify_sha256", "hub_unreachable",
 ]

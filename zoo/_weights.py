@@ -14,7 +14,6 @@ import importlib.resources
 import logging
 import os
 import re
-import socket
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -102,13 +101,34 @@ def _offline_help(e: _NotFetched, weights: WeightsSpec, name: str) -> str:
     )
 
 
-def unreachable(host: str, port: int = 443) -> str | None:
-    """Why `host` cannot be reached within NETWORK_TIMEOUT_S (None when it can): a fast check before a download,
-    so that a machine without network fails in seconds instead of after long retries."""
+def unreachable(url: str) -> str | None:
+    """Why `url` cannot be reached within NETWORK_TIMEOUT_S (None when it answers, whatever the status): a fast
+    check before a download, so that a machine without network fails in seconds instead of after long retries.
+    It asks through urllib, as the downloads do, so HTTP(S)_PROXY / NO_PROXY are honoured (HPC login nodes)."""
+    import urllib.error
+    import urllib.request
+
     try:
-        socket.create_connection((host, port), timeout=NETWORK_TIMEOUT_S).close()
-    except OSError as e:
-        return f"{host}: {e}"
+        opener = urllib.request.build_opener()  # reads the proxy settings now (urlopen keeps the first ones)
+        opener.open(urllib.request.Request(url, method="HEAD"), timeout=NETWORK_TIMEOUT_S).close()
+    except urllib.error.HTTPError:
+        return None  # the server (or the proxy) answered
+    except (urllib.error.URLError, OSError) as e:
+        return f"{urlparse(url).hostname}: {getattr(e, 'reason', e)}"
+    return None
+
+
+def hub_unreachable(endpoint: str | None = None) -> str | None:
+    """As `unreachable`, for the Hugging Face Hub (`endpoint`, default huggingface_hub's), through huggingface_hub's
+    own HTTP client (its proxies, its client factory); huggingface_hub itself retries a dead connection for ~20 s
+    before giving up."""
+    from huggingface_hub import constants, get_session
+
+    url = endpoint or constants.ENDPOINT
+    try:
+        get_session().head(url, timeout=NETWORK_TIMEOUT_S)
+    except Exception as e:  # noqa: BLE001  (transport errors of httpx or requests, by version: all "no answer")
+        return f"{urlparse(url).hostname}: {e}"
     return None
 
 
@@ -122,7 +142,7 @@ def _fetch_hf(weights: WeightsSpec, cache_dir: Path | None) -> Path:
 def hf_file(repo_id: str, filename: str, revision: str | None, cache_dir: Path | None) -> Path:
     """One file of a Hub repo: from the cache when it is there, else downloaded when allowed (`_NotFetched`
     otherwise, with why)."""
-    from huggingface_hub import constants, hf_hub_download
+    from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 
     where, file = hf_cache_dir(cache_dir), f"{repo_id}/{filename}"
@@ -132,7 +152,7 @@ def hf_file(repo_id: str, filename: str, revision: str | None, cache_dir: Path |
     except LocalEntryNotFoundError:
         if offline():
             raise _NotFetched(_OFFLINE, file, where) from None
-    why = unreachable(urlparse(constants.ENDPOINT).hostname or "huggingface.co")
+    why = hub_unreachable()
     if why:
         raise _NotFetched(f"no network ({why})", file, where)
     try:
@@ -148,7 +168,7 @@ def _fetch_url(weights: WeightsSpec, cache_dir: Path | None) -> Path:
         return dest
     if offline():
         raise _NotFetched(_OFFLINE, dest.name, where)
-    why = unreachable(urlparse(weights.source).hostname or "")
+    why = unreachable(weights.source)
     if why:
         raise _NotFetched(f"no network ({why})", dest.name, where)
     where.mkdir(parents=True, exist_ok=True)

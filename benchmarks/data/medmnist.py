@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from urllib.parse import urlparse
 
 import numpy as np
 from medmnist.info import DEFAULT_ROOT, INFO
@@ -60,7 +59,7 @@ def locate(flag: str, size: int = 28, root: Path | str | None = None) -> Path:
     path = where / file_name(flag, size)
     if not path.is_file():
         url = info[f"url{_suffix(size)}"]
-        why = "offline mode (HF_HUB_OFFLINE/MEDZOO_OFFLINE)" if offline() else unreachable(urlparse(url).hostname)
+        why = "offline mode (HF_HUB_OFFLINE/MEDZOO_OFFLINE)" if offline() else unreachable(url)
         if why:
             raise DatasetNotFoundError(
                 f"{path.name} ({flag}, {size} px) not found at {path} and cannot be downloaded ({why}). Download it "
