@@ -280,6 +280,23 @@ def checkpoint_num_classes(model: nn.Module, sd: StateDict) -> int | None:
     return int(sd[keys[-1]].shape[0]) if keys else None
 
 
+def _timm_filter(model: nn.Module, sd: StateDict) -> StateDict:
+    """`sd` through the checkpoint filter of the timm module that built `model`, as timm's own loader applies it
+    (e.g. VGG: torchvision's `classifier.0/3/6` → `pre_logits.fc1/fc2` convolutions and `head.fc`); unchanged for
+    models timm did not build or whose module has no filter."""
+    import importlib
+    import inspect
+
+    module = type(model).__module__
+    if not module.startswith("timm.models."):
+        return sd
+    mod = importlib.import_module(module)
+    fn = getattr(mod, "checkpoint_filter_fn", None) or getattr(mod, "_filter_fn", None)
+    if fn is None:
+        return sd
+    return fn(sd, model) if len(inspect.signature(fn).parameters) > 1 else fn(sd)
+
+
 def load_into(model: nn.Module, sd: StateDict, weights: WeightsSpec, *, source: str) -> None:
     """Load `sd` strictly into `model` (or `weights.target`), adapting input channels and, when the model's
     number of classes differs from the checkpoint's, leaving the freshly initialised head in place (logged)."""
@@ -291,6 +308,8 @@ def load_into(model: nn.Module, sd: StateDict, weights: WeightsSpec, *, source: 
             raise WeightsMismatchError(f"{source}: {len(sd)} tensors cannot be renamed in order onto "
                                        f"{len(own)} in {type(target).__name__}")
         sd = dict(zip(own.keys(), sd.values()))
+    if set(sd) != set(own):  # another layout (a medzoo-saved or timm-hosted file already fits)
+        sd = _timm_filter(target, sd)
     first = model.pretrained_cfg["first_conv"].removeprefix(weights.target + ".") + ".weight"
     if first in sd and first in own:
         sd[first] = adapt_input_conv(sd[first], own[first].shape[1])

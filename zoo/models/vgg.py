@@ -3,7 +3,9 @@ ICLR 2015 (arXiv:1409.1556). Built by timm; `pre_logits` is the 4096-wide output
 
 | tag     | source                     | data        | license      |
 |---------|----------------------------|-------------|--------------|
-| tv_in1k | HF Hub `timm/vggNN.tv_in1k` (torchvision's weights, converted by timm; unpinned) | ImageNet-1k | BSD-3-Clause |
+| tv_in1k | HF Hub `timm/vggNN.tv_in1k` (torchvision's weights; unpinned) | ImageNet-1k | BSD-3-Clause |
+
+In torchvision's key layout (`classifier.0/3/6`) the file goes through timm's own VGG filter on load, as timm does.
 """
 
 from __future__ import annotations
