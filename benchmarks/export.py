@@ -8,12 +8,14 @@ The card is generated from the result JSON (dataset, license, citation, suite@ve
 
 from __future__ import annotations
 
+import math
 import os
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import timm
+from huggingface_hub import EvalResult, ModelCardData
 
 import zoo
 from benchmarks.data import DATASETS
@@ -67,15 +69,59 @@ def _fmt_metrics(result: Result) -> list[str]:
     return rows
 
 
+# model-index metric types: Hugging Face's metric ids where one exists, else medzoo's name
+_METRIC_TYPES = {"auc": "roc_auc", "acc": "accuracy", "f1": "f1", "dice": "dice", "precision": "precision",
+                 "recall": "recall", "sensitivity": "recall", "specificity": "specificity"}
+
+
+def card_license(meta: dict[str, Any]) -> str:
+    """The license of a kept model's card and config.json: its training data's (a model trained on CC BY data is
+    shared under CC BY), `other` where the data's license has no Hub id."""
+    ds = DATASETS.get(meta["trained_on"]) if meta.get("trained_on") in DATASETS else None
+    return CARD_LICENSES.get(ds.license, "other") if ds else "other"
+
+
+def _eval_results(result: Result, task: str, dataset: str) -> list[EvalResult]:
+    """The test metrics for the model-index, each followed by its bootstrap 95% CI bounds when the result has one."""
+    out: list[EvalResult] = []
+    ci = result.metrics.ci if result.metrics else {}
+    for name, value in sorted(result.test.items()):
+        if not isinstance(value, float) or name in ("n_pixels", "prevalence") or math.isnan(value):
+            continue
+        kind = _METRIC_TYPES.get(name, name)
+        common = {"task_type": task, "dataset_type": dataset, "dataset_name": dataset, "dataset_split": "test"}
+        out.append(EvalResult(**common, metric_type=kind, metric_value=round(value, 6), metric_name=f"test {name}"))
+        if name in ci:
+            for bound, v in zip(("low", "high"), ci[name], strict=True):
+                out.append(EvalResult(**common, metric_type=f"{kind}_ci95_{bound}", metric_value=round(v, 6),
+                                      metric_name=f"test {name}, 95% CI {bound} (stratified bootstrap, 1000)"))
+    return out
+
+
+def _front_matter(meta: dict[str, Any], result: Result | None, timm_native: bool) -> str:
+    """YAML front matter through huggingface_hub's ModelCardData, so `ModelCard.load` reads back what we mean:
+    license (as config.json), datasets (medzoo's dataset names), base_model (the Hub weights it started from, if
+    any) and a model-index of the test metrics with their CIs."""
+    arch, trained_on = meta["arch"], meta.get("trained_on")
+    ds = DATASETS.get(trained_on) if trained_on in DATASETS else None
+    task = "image-segmentation" if meta.get("task") == "segmentation" else "image-classification"
+    source = result.model.source if result is not None and result.model is not None else None
+    base = source.removeprefix("hf-hub:").split("@")[0] if source and source.startswith("hf-hub:") else None
+    data = ModelCardData(
+        license=card_license(meta), library_name="timm" if timm_native else "medzoo", pipeline_tag=task,
+        tags=["medical-imaging", "medzoo", arch] + ([ds.name] if ds else []),
+        datasets=[ds.name] if ds else None, base_model=base,
+        model_name=f"{arch} trained on {trained_on or 'unknown data'} (medzoo)",
+        eval_results=_eval_results(result, task, ds.name) if result is not None and ds is not None else None)
+    return f"---\n{data.to_yaml()}\n---\n"
+
+
 def model_card(meta: dict[str, Any], result: Result | None, repo: str | None = None, folder: str = ".") -> str:
     """A Hub model card (YAML front matter + markdown) from the kept model's metadata and its result; the loading
     example names the Hub `repo` when given, else the local `folder`."""
     ds = DATASETS.get(meta["trained_on"]) if meta.get("trained_on") in DATASETS else None
     arch, timm_native = meta["arch"], meta["arch"] in timm.list_models(meta["arch"])
-    license_ = CARD_LICENSES.get(ds.license, "other") if ds else "other"
-    front = ["---", f"license: {license_}", f"library_name: {'timm' if timm_native else 'medzoo'}",
-             f"pipeline_tag: {'image-segmentation' if meta.get('task') == 'segmentation' else 'image-classification'}",
-             "tags:", "- medical-imaging", "- medzoo", f"- {arch}"] + ([f"- {ds.name}"] if ds else []) + ["---", ""]
+    front = [_front_matter(meta, result, timm_native)]
     lines = [f"# {arch} trained on {meta.get('trained_on', 'unknown data')} (medzoo)", "",
              "> **Research and benchmarking only — not a medical device.** This model is not validated for "
              "diagnosis, treatment or any clinical decision, and must not be used for them.", "",
@@ -144,7 +190,7 @@ def export(source: Path | str, out_dir: Path | str, repo: str | None = None,
     size = int(meta.get("input_size") or meta.get("patch_size") or zoo.get_spec(meta["arch"]).default_size)
     net.pretrained_cfg.update(input_size=(int(meta["in_chans"]), size, size), mean=tuple(meta["mean"]),
                               std=tuple(meta["std"]), interpolation=meta.get("interpolation") or "bicubic",
-                              crop_pct=1.0)
+                              crop_pct=1.0, license=card_license(meta))  # config.json says what the card says
     facts = {k: meta[k] for k in ("task", "trained_on", "cell", "data_size", "policy", "threshold", "patch_size",
                                   "overlap") if k in meta}
     if result is not None:

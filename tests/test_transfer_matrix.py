@@ -17,6 +17,7 @@ import pytest
 import timm
 import torch
 from hub_standin import Hub
+from huggingface_hub import ModelCard
 from test_weights import _hub_cache
 
 import zoo
@@ -28,7 +29,7 @@ from benchmarks.cells.feature_cache import FeatureCache
 from benchmarks.cells.prep import SplitData, train_subset
 from benchmarks.cli import main
 from benchmarks.data import Task
-from benchmarks.export import model_card, push
+from benchmarks.export import CARD_LICENSES, model_card, push
 from benchmarks.results import ResultStore
 from benchmarks.suites import SUITES, Grid, Policy, Protocol, Suite, TransferGrid, select
 from zoo import HashMismatchError, MedzooError, TransferMode
@@ -203,6 +204,18 @@ def test_export_card_and_offline_hub_round_trip(matrix_run: tuple[Path, ResultSt
         assert ("timm.create_model" in card) is timm_native and "ORG/NAME" not in card
         config = json.loads((out / "config.json").read_text())
         assert config["label_names"] == [f"class {i}" for i in range(config["num_classes"])]
+        # the front matter as the Hub reads it: license as config.json, datasets, base model, model-index with CIs
+        hub_card = ModelCard.load(out / "README.md")
+        assert hub_card.data.license == config["pretrained_cfg"]["license"] == CARD_LICENSES.get(result.data.license,
+                                                                                                   "other")
+        assert hub_card.data.datasets == [result.data.dataset]
+        source = result.model.source or ""
+        assert hub_card.data.base_model == (source.removeprefix("hf-hub:") if source.startswith("hf-hub:") else None)
+        got = {(e.metric_type, e.dataset_split): e.metric_value for e in hub_card.data.eval_results}
+        assert got[("roc_auc", "test")] == pytest.approx(result.test["auc"], abs=1e-6)
+        low, high = result.metrics.ci["auc"]
+        assert (got[("roc_auc_ci95_low", "test")], got[("roc_auc_ci95_high", "test")]) == pytest.approx((low, high),
+                                                                                                      abs=1e-6)
         repo = f"medzoo-test/exported-{i}"
         _hub_cache(offline_env / "hf", repo, {p.name: p.read_bytes() for p in out.iterdir()})
         kept, meta = zoo.load_trained(result.model.checkpoint.path)
@@ -258,3 +271,5 @@ def test_model_card_without_a_result_says_so() -> None:
             "std": [0.5], "input_size": 28, "trained_on": "breastmnist", "cell": "k"}
     card = model_card(meta, None)
     assert "reports none" in card and "CC BY 4.0" in card and "license: cc-by-4.0" in card
+    data = ModelCard(card).data
+    assert data.license == "cc-by-4.0" and data.datasets == ["breastmnist"] and not data.eval_results

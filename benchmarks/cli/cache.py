@@ -17,7 +17,8 @@ def cmd_cache(args: argparse.Namespace) -> None:
     cache = FeatureCache(args.cache_dir)
     if args.action == "clear":
         n = cache.clear(args.pattern)
-        out.print(f"removed {n} feature cache entr{'y' if n == 1 else 'ies'} from {cache.root}", highlight=False)
+        out.print(f"removed {n} feature cache entr{'y' if n == 1 else 'ies'} from {cache.root}", markup=False, highlight=False,
+                  soft_wrap=True)
         return
     rows = cache.entries()
     table = Table(title=f"feature cache {cache.root}: {len(rows)} entries, {sum(r['mb'] for r in rows):.1f} MB")

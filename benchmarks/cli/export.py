@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from rich.markup import escape
+
 from benchmarks.cli.console import err, out
 
 
@@ -14,15 +16,15 @@ def cmd_export(args: argparse.Namespace) -> None:
     folder = export(args.source, args.out, repo=args.repo, results_dir=args.results_dir)
     config = json.loads((folder / "config.json").read_text())
     out.print(f"wrote {folder}: {config['architecture']}, {config['num_classes']} classes "
-              f"({', '.join(config['label_names'])}); load with zoo.load_pretrained('{folder}')", highlight=False)
+              f"({', '.join(config['label_names'])}); load with zoo.load_pretrained('{folder}')", markup=False, highlight=False, soft_wrap=True)
 
 
 def cmd_push(args: argparse.Namespace) -> None:
     from benchmarks.export import push
 
-    with err.status(f"uploading {args.folder} to {args.repo}"):
+    with err.status(escape(f"uploading {args.folder} to {args.repo}")):
         url = push(args.folder, args.repo, token=args.token, private=args.private)
-    out.print(f"pushed {args.folder} → {url}", highlight=False)
+    out.print(f"pushed {args.folder} → {url}", markup=False, highlight=False, soft_wrap=True)
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from rich.markup import escape
+
 from benchmarks.cli.console import add_format_argument, err, out, show
 
 if TYPE_CHECKING:
@@ -25,7 +27,7 @@ def write_board(suite: Suite, store: ResultStore, out_dir: str, fmt: str | None)
     for name, content in files.items():
         path = Path(out_dir) / name
         atomic_write(path, content if isinstance(content, bytes) else content.encode())
-        err.print(f"wrote {path}", highlight=False)
+        err.print(f"wrote {path}", markup=False, highlight=False, soft_wrap=True)
     show(boards.rich_table(store, suite, board), fmt, json.loads(board.to_json(orient="records")))
 
 
@@ -53,7 +55,8 @@ def cmd_leaderboard(args: argparse.Namespace) -> None:
         if diffs:
             raise MedzooError(f"{name}: the committed board differs from what the results store generates "
                               f"({'; '.join(diffs)}). Run `medzoo leaderboard --suite {name}` and commit the output.")
-        out.print(f"[green]ok[/green] {name}: {args.out_dir}/{name}.md and .csv match the results store")
+        out.print(f"[green]ok[/green] {name}: {escape(args.out_dir)}/{name}.md and .csv match the results store",
+                  highlight=False, soft_wrap=True)
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -7,6 +7,8 @@ import argparse
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from rich.markup import escape
+
 from benchmarks.cli.console import add_format_argument, err
 
 if TYPE_CHECKING:
@@ -16,7 +18,7 @@ if TYPE_CHECKING:
 
 def result_line(result: Result, label: str) -> str:
     if result.status != "ok":
-        return f"[yellow]{result.status}[/yellow] {label}: {result.reason}"
+        return f"[yellow]{result.status}[/yellow] {escape(label)}: {escape(str(result.reason))}"
     test = {k: v for k, v in result.test.items() if v is not None}
     headline = next((f"{k} {test[k]:.3f}" for k in ("f1", "dice") if k in test), "")
     auc = f"test AUC {test['auc']:.3f}" if "auc" in test else "test AUC undefined"
@@ -51,7 +53,8 @@ def draw(events: Iterator[Event], todo: int) -> list[str]:
             elif isinstance(e, r.Failed | r.Finished):
                 if isinstance(e, r.Failed):
                     failed.append(e.cell.label)
-                    bars.console.print(f"[red]failed[/red] {e.cell.label}: {e.error} (epoch checkpoint kept: the "
+                    bars.console.print(f"[red]failed[/red] {escape(e.cell.label)}: {escape(str(e.error))} (epoch "
+                                       f"checkpoint kept: the "
                                        f"next run resumes it)", highlight=False, soft_wrap=True)
                 else:
                     bars.console.print(result_line(e.result, e.cell.label), highlight=False, soft_wrap=True)
@@ -83,12 +86,13 @@ def cmd_run(args: argparse.Namespace) -> None:
     planned = next(events)
     assert isinstance(planned, runner.Planned)
     if not planned.todo:
-        err.print(f"{suite.id}: all {planned.total} cells are already in {store.root}", highlight=False)
+        err.print(f"{suite.id}: all {planned.total} cells are already in {store.root}", markup=False, highlight=False,
+                  soft_wrap=True)
         write_board(suite, store, args.out_dir, args.format)
         return
     err.print(f"{suite.id}: {planned.total} cells, {planned.done} already in {store.root}, {planned.todo} to run"
               + (f" on Ray ({args.cpus_per_cell:g} CPU, {args.gpus_per_cell:g} GPU per cell)"
-                 if executor.name == "ray" else ""), highlight=False)
+                 if executor.name == "ray" else ""), markup=False, highlight=False, soft_wrap=True)
     failed = draw(events, planned.todo)
     write_board(suite, store, args.out_dir, args.format)
     if failed:

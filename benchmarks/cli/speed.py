@@ -50,7 +50,7 @@ def cmd_speed(args: argparse.Namespace) -> None:
     show(table, args.format)
     path = Path(args.out)
     atomic_write(path, speed.report_markdown(rows, info, time.perf_counter() - t0).encode())
-    err.print(f"wrote {path}", highlight=False)
+    err.print(f"wrote {path}", markup=False, highlight=False, soft_wrap=True)
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
