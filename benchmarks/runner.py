@@ -99,6 +99,7 @@ def select_cells(suite: Suite, models: list[str] | None = None, datasets: list[s
     for m in modes or ():
         if m not in known:
             raise MedzooError(f"unknown mode {m!r}: one of {', '.join(known)}")
+    _check_filters(suite, models, datasets, sizes)
     try:
         cells = select(suite, models=models, datasets=datasets, modes=modes, sizes=sizes, seeds=seeds, epochs=epochs,
                        precision=precision)
@@ -107,6 +108,40 @@ def select_cells(suite: Suite, models: list[str] | None = None, datasets: list[s
     if not cells:
         raise MedzooError(f"no cell of {suite.id} matches the filters (`medzoo ls suites`, `medzoo ls`)")
     return cells
+
+
+def _check_filters(suite: Suite, models: list[str] | None, datasets: list[str] | None,
+                   sizes: list[int] | None) -> None:
+    """Each filter value must match some cell of the suite on its own: a typo is named with what the suite has,
+    not reported as an empty selection."""
+    import difflib
+    import fnmatch
+
+    cells = suite.cells()
+    have = {"dataset": sorted({c.dataset for c in cells}), "size": sorted({c.size for c in cells}),
+            "model": sorted({c.model for c in cells} | {c.arch for c in cells})}
+    for m in models or ():
+        if not any(fnmatch.fnmatchcase(n, m) for n in have["model"]):
+            close = difflib.get_close_matches(m, have["model"], n=3)
+            raise MedzooError(f"--models {m}: no model of {suite.id} matches" + (
+                f". Did you mean: {', '.join(close)}?" if close else f" (it has {', '.join(have['model'])})"))
+    for d in datasets or ():
+        if d not in have["dataset"]:
+            close = difflib.get_close_matches(d, have["dataset"], n=3)
+            raise MedzooError(f"--datasets {d}: {suite.id} has no such dataset" + (
+                f". Did you mean: {', '.join(close)}?" if close else f" (it has {', '.join(have['dataset'])})"))
+    for z in sizes or ():
+        if z not in have["size"]:
+            raise MedzooError(f"--sizes {z}: {suite.id} has sizes {', '.join(map(str, have['size']))}")
+
+
+def check_paths(data_dir: str | None) -> None:
+    """A `MedzooError` for a --data-dir that is not a folder — before any cell starts."""
+    from pathlib import Path
+
+    if data_dir is not None and not Path(data_dir).expanduser().is_dir():
+        raise MedzooError(f"--data-dir {data_dir}: no such folder. Give the folder that holds the dataset files (e.g. "
+                          f"breastmnist.npz), or leave it out to use $MEDZOO_DATA_DIR, then ~/.medmnist")
 
 
 def check_device(device: str, executor: Executor, gpus_per_cell: float = 0.0) -> None:

@@ -97,7 +97,9 @@ def test_run_with_an_unknown_suite_or_empty_filter_is_one_clear_error() -> None:
     r = _medzoo("run", "--suite", "quik")
     assert r.returncode == 2 and "Did you mean: quick" in r.stderr and "Traceback" not in r.stderr
     r = _medzoo("run", "--suite", "quick", "--datasets", "nosuchmnist")
-    assert r.returncode == 2 and "no cell of quick@2 matches" in r.stderr
+    assert r.returncode == 2 and "quick@2 has no such dataset" in r.stderr
+    r = _medzoo("run", "--suite", "quick", "--datasets", "breastmnist", "--sizes", "28", "--modes", "linear_probe")
+    assert r.returncode == 2 and "no cell of quick@2 matches" in r.stderr  # each filter fits, together none
 
 
 def test_committed_leaderboards_match_the_results_store() -> None:

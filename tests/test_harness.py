@@ -261,7 +261,11 @@ def test_overrides_leave_features_cells_alone_and_sizes_follow_the_row_name() ->
 @pytest.mark.parametrize(("args", "says"), [(["--device", "tpu9"], "cpu, cuda or cuda:N"),
                                             (["--device", "cuda:x"], "cpu, cuda or cuda:N"),
                                             (["--seeds", "0", "-3"], "seeds are whole numbers >= 0"),
-                                            (["--epochs", "0"], "at least 1 epoch")])
+                                            (["--epochs", "0"], "at least 1 epoch"),
+                                            (["--sizes", "999"], "quick@2 has sizes 28, 64"),
+                                            (["--datasets", "breastmnst"], "Did you mean: breastmnist?"),
+                                            (["--models", "resnt18*"], "no model of quick@2 matches"),
+                                            (["--data-dir", "/nonexistent/medmnist"], "no such folder")])
 def test_bad_run_arguments_stop_before_any_cell(args: list[str], says: str, tmp_path: Path,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     """Checked before work starts (issue 15: `--device tpu9` or `--seeds -3` ran and failed every cell)."""

@@ -93,5 +93,5 @@ def test_failed_cells_are_reported_not_stored_and_their_locks_freed(store: Resul
 def test_a_bad_selection_is_one_medzoo_error() -> None:
     with pytest.raises(MedzooError, match="unknown mode 'featurs'"):
         runner.select_cells(TINY, modes=["featurs"])
-    with pytest.raises(MedzooError, match="no cell of runner-tiny@1 matches"):
+    with pytest.raises(MedzooError, match="runner-tiny@1 has no such dataset"):
         runner.select_cells(TINY, datasets=["nosuchmnist"])

@@ -76,6 +76,7 @@ def cmd_run(args: argparse.Namespace) -> None:
     suite = SUITES.get(args.suite)
     executor = make_executor(args.executor, args.address, args.cpus_per_cell, args.gpus_per_cell, args.retries)
     runner.check_device(args.device, executor, args.gpus_per_cell)
+    runner.check_paths(args.data_dir)
     cells = runner.select_cells(suite, models=args.models, datasets=args.datasets, modes=args.modes,
                                 sizes=args.sizes, seeds=args.seeds, epochs=args.epochs,
                                 precision=args.precision)
