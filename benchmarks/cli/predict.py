@@ -8,6 +8,7 @@ import io
 from typing import TYPE_CHECKING
 
 from rich.table import Table
+from rich.text import Text
 
 from benchmarks.cli.console import add_format_argument, err, show
 
@@ -109,8 +110,8 @@ def cmd_predict(args: argparse.Namespace) -> None:
                 atomic_write(out_dir / f"{stem}_panel.png", _panel(image, truth, mask, f"{stem}: {meta['arch']} "
                                                                     f"({meta.get('trained_on', '?')}), Dice {shown}"))
                 written.append(f"{stem}_panel.png")
-            table.add_row(path, f"{mask.shape[1]}x{mask.shape[0]}", f"{mask.mean():.1%}", shown,
-                          ", ".join(str(out_dir / n) for n in written))
+            table.add_row(Text(path), f"{mask.shape[1]}x{mask.shape[0]}", f"{mask.mean():.1%}", shown,
+                          Text(", ".join(str(out_dir / n) for n in written)))  # paths as typed, not markup
             bar.advance(task)
     show(table, args.format)
 
