@@ -1,6 +1,7 @@
-"""A stand-in for the Hugging Face Hub's upload API on loopback, for testing `medzoo push` without the network:
+"""Loopback HTTP stand-ins. `Hub`: the Hugging Face Hub's upload API, for testing `medzoo push` without the network:
 enough of `/api/repos/create`, `/api/validate-yaml`, `preupload` and `commit` for huggingface_hub's `create_repo` +
-`upload_folder` with files sent inline (the stand-in answers "regular" to every preupload, never LFS)."""
+`upload_folder` with files sent inline (the stand-in answers "regular" to every preupload, never LFS). `Proxy`: a
+forward proxy that answers every HEAD 200 and records its request lines."""
 
 from __future__ import annotations
 
@@ -10,7 +11,21 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
-class Hub:
+class _Served:
+    """A server on 127.0.0.1 (a free port) in a daemon thread; `url` is its address."""
+
+    def _serve(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        """Stop serving and close the socket: afterwards nothing listens at `url`."""
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Hub(_Served):
     """Started on construction (127.0.0.1, a free port); `url` is its endpoint, `files` what was committed."""
 
     def __init__(self) -> None:
@@ -54,11 +69,24 @@ class Hub:
                                             "commitOid": "a" * 40, "pullRequestUrl": None})
                 return self._send(404, {"error": f"the stand-in does not know {self.path}"})
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self._serve(Handler)
 
-    def close(self) -> None:
-        """Stop serving and close the socket: afterwards nothing listens at `url`."""
-        self.server.shutdown()
-        self.server.server_close()
+
+class Proxy(_Served):
+    """Started on construction; `seen` holds the request lines it answered."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+                pass
+
+            def do_HEAD(self) -> None:  # noqa: N802 - http.server's name
+                proxy.seen.append(self.requestline)
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self._serve(Handler)

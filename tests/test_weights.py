@@ -14,6 +14,7 @@ import pytest
 import timm
 import torch
 import torchvision
+from hub_standin import Proxy
 from safetensors.torch import save_file
 
 import zoo
@@ -239,35 +240,6 @@ def test_smp_encoder_weights_load_from_a_pinned_hub_snapshot(offline_env: Path, 
     assert not torch.equal(model.head.weight, donor.head.weight), "the head is not part of the encoder weights"
 
 
-class _Proxy:
-    """A forward proxy on loopback that answers every request 200 and records its request lines."""
-
-    def __init__(self) -> None:
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-        self.seen: list[str] = []
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
-                pass
-
-            def do_HEAD(self) -> None:  # noqa: N802 - http.server's name
-                proxy.seen.append(self.requestline)
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def test_network_probes_go_through_the_proxy_and_fail_fast_without(monkeypatch: pytest.MonkeyPatch) -> None:
     """The probes before a download ask as the download would (urllib / huggingface_hub's client), so a login node
     behind an HTTP(S)_PROXY is not told "no network"; without a route they answer in seconds (issue 15: a raw
@@ -282,7 +254,7 @@ def test_network_probes_go_through_the_proxy_and_fail_fast_without(monkeypatch: 
     huggingface_hub.close_session()
     assert "hub.example.invalid" in (zoo.hub_unreachable("http://hub.example.invalid") or "")
     assert time.monotonic() - start < 2 * NETWORK_TIMEOUT_S
-    proxy = _Proxy()
+    proxy = Proxy()
     try:
         monkeypatch.setenv("HTTP_PROXY", proxy.url)
         monkeypatch.setenv("http_proxy", proxy.url)
