@@ -5,7 +5,7 @@ functions and strictness) for timm-built models, torchvision's or smp's strict `
 The real layouts, offline: torchvision's URL checkpoints (and timm's re-hosted `*.tv_in1k` files) are the state dict of
 torchvision's model of that name; timm's own Hub files are the state dict of timm's model; smp's encoder repos hold
 the encoder alone. Hub-hosted tags go end to end through a huggingface_hub cache (`create_model(pretrained=True)`);
-URL-hosted ones load the file through medzoo's loader (their file names carry a sha256 prefix a random file cannot
+URL-hosted ones load the same file from a local path (their file names carry a sha256 prefix a random file cannot
 match). The one `package:` tag ships real weights and is loaded from the installed package elsewhere.
 """
 
@@ -22,7 +22,6 @@ from safetensors.torch import save_file
 from test_weights import _hub_cache
 
 import zoo
-from zoo._weights import load_into
 
 DEFAULTS = [(n, zoo.get_spec(n).default_tag) for n in zoo.list_models() if zoo.get_spec(n).default_tag
             and not zoo.get_spec(n).weights[zoo.get_spec(n).default_tag].source.startswith("package:")]
@@ -75,9 +74,10 @@ def test_default_weights_load_from_their_real_key_layout(offline_env: Path, name
                           / "model.safetensors"))
         ours = zoo.create_model(name, pretrained=True, **({"num_classes": 1} if weights.target else {}))
         assert ours.pretrained_cfg["tag"] == tag
-    else:
-        ours = zoo.create_model(name, num_classes=weights.num_classes)
-        load_into(ours, dict(sd), weights, source=f"{name}.{tag}")
+    else:  # the same loader, from a local file in the real layout
+        path = offline_env / "real-layout.safetensors"
+        save_file(sd, str(path))
+        ours = zoo.create_model(name, pretrained=path)
     ours.eval()
     ref = _reference(name, weights, sd, donor)
     if ref is None:
