@@ -152,6 +152,15 @@ def test_coverage_lists_what_did_not_run_with_why_and_an_estimate(brier_store: R
     assert "2 of the suite's 5 cells have a result" in text and "no estimate" in text
 
 
+def test_coverage_says_a_dataset_that_may_not_be_redistributed_needs_the_users_copy(tmp_path: Path) -> None:
+    from benchmarks.boards import coverage
+
+    _, _, groups = coverage.missing(ResultStore(tmp_path), SUITES.get("segmentation"))
+    own = {k[0]: g.datasets for k, g in groups.items() if k[3].startswith("needs the user's own copy")}
+    assert own == {"unet2015_w32.random": {"drive"}}  # DRIVE's terms forbid copies; CHASE_DB1/ISBI-2012 ship
+    assert not DATASETS.get("drive").redistributable and DATASETS.get("chase_db1").redistributable
+
+
 def test_results_of_older_code_leave_the_board_and_are_listed_to_re_run(brier_store: ResultStore,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     from benchmarks.boards import coverage

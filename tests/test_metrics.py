@@ -449,3 +449,20 @@ def test_pooled_segmentation_ci_covers_the_truth_about_95_percent_of_the_time() 
     assert 0.85 <= np.mean(hits) <= 1.0
     with pytest.raises(ValueError, match="one shape"):
         pooled_cis([images(3), images(4)])
+
+
+def test_f1_threshold_picks_the_lowest_threshold_of_the_best_f1_by_hand() -> None:
+    """Negatives at levels 0 (10), 30000 (5), 40000 (2); positives at 30000 (3), 40000 (6), 65535 (4). Thresholds
+    in (0, 30000] give F1 26/33, (30000, 40000] give 20/25 = 0.8 (the best), above: 8/17; all positive: 26/43."""
+    from benchmarks.metrics.segmentation import LEVELS, f1_threshold, histogram_metrics
+
+    hist = np.zeros((2, LEVELS + 1), np.int64)
+    hist[0, [0, 30000, 40000]] = [10, 5, 2]
+    hist[1, [30000, 40000, LEVELS]] = [3, 6, 4]
+    t = f1_threshold(hist)
+    assert t == 30001 / LEVELS
+    assert histogram_metrics(hist, t)["f1"] == pytest.approx(0.8)
+    others = [histogram_metrics(hist, k / LEVELS)["f1"] for k in (0, 1, 30000, 30001, 40000, 40001)]
+    assert others == pytest.approx([26 / 43, 26 / 33, 26 / 33, 0.8, 0.8, 8 / 17])
+    hist[1] = 0
+    assert np.isnan(f1_threshold(hist))  # no positive pixel: no operating point to choose

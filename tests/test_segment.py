@@ -134,6 +134,9 @@ def test_segmentation_smoke_run_board_and_predict(tmp_path: Path, monkeypatch: p
     row = pd.read_csv(boards / "segsmoke.csv").iloc[0]  # the CI over the 5 test slices brackets the pooled Dice
     assert row["dice_ci_low"] < row["dice_ci_high"] and row["dice_ci_low"] <= r.test["dice"] <= row["dice_ci_high"]
     assert f"{r.test['dice']:.4f} [{row['dice_ci_low']:.3f}, {row['dice_ci_high']:.3f}]" in md
+    # the operating point chosen on the validation slices, applied to the test slices, from the stored histograms
+    assert 0 <= row["val_t_min"] == row["val_t_max"] <= 1 and 0 <= row["f1_val_t_mean"] <= 1
+    assert f"{row['f1_val_t_mean']:.4f} (t = {row['val_t_min']:.2f})" in md and "| 1 run |" in md
     assert main(["leaderboard", "--check", "--suite", "segsmoke", "--results-dir", str(results),
                  "--out-dir", str(boards)]) == 0
     image = SHARED / "isbi2012_em_membrane" / "train" / "images" / "25.png"
@@ -178,6 +181,8 @@ def test_segmentation_suite_is_versioned_data() -> None:
     assert all(isinstance(c.protocol, SegProtocol) and c.input_size == c.protocol.patch_size for c in cells)
     plain = [c for c in cells if c.arch == "unet2015_w32"]
     assert {c.dataset for c in plain} == {"chase_db1", "isbi2012", "drive"}
+    assert all({c.seed for c in plain if c.dataset == d} == {0, 1, 2} for d in ("chase_db1", "isbi2012"))
+    assert {c.seed for c in cells if c.arch != "unet2015_w32"} == {0}  # the other variants: one run each
     others = {c.arch for c in cells if c.arch != "unet2015_w32"}
     assert len(others) >= 2 and all({"chase_db1", "isbi2012"} <= {c.dataset for c in cells if c.arch == a}
                                     for a in others)

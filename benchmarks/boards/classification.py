@@ -20,7 +20,7 @@ from rich.table import Table
 
 from benchmarks import metrics
 from benchmarks.boards.coverage import downloaded
-from benchmarks.boards.render import NOTES_TEXT, Point, footer, forest_figure, header, notes, ok_results, png
+from benchmarks.boards.render import NOTES_TEXT, Point, footer, forest_figure, header, notes, ok_results, png, runs
 from benchmarks.data import DATASETS
 from benchmarks.results import ResultStore
 from benchmarks.results.schema import CellRecord, Result
@@ -149,7 +149,7 @@ def matched_pretraining(store: ResultStore, df: pd.DataFrame) -> list[str]:
             t = metrics.paired_seeds_hierarchical(labels, a, _runs(store, base, seeds)[1], ours[0].data.task,
                                                   metric=RANK_BY, seed=0)
             table.append(f"| {dataset} | {model} | {r.weights} − random | {mode} | {size} px | "
-                         f"{len(seeds) if len(seeds) > 1 else '1 run'} | {t.delta:+.3f} | [{t.ci_low:+.3f}, "
+                         f"{runs(len(seeds))} | {t.delta:+.3f} | [{t.ci_low:+.3f}, "
                          f"{t.ci_high:+.3f}] |")
     lines = []
     if table:
@@ -191,7 +191,7 @@ def _dataset_section(name: str, rows: pd.DataFrame, rep: pd.DataFrame, n_test: i
         seeds_sd = f" ± {r.auc_std:.3f}" if r.seeds > 1 else ""
         acc_sd = f" ± {r.acc_std:.3f}" if r.seeds > 1 else ""
         lines.append(f"| {r.rank} | {r.model} | {weights} | {r.mode} | {r.input_size} px ({r.data_size} → {r.policy})"
-                     f" | {r.protocol} | {r.seeds if r.seeds > 1 else '1 run'} | {r.auc_mean:.3f}{seeds_sd} | [{r.auc_ci_low:.3f}, "
+                     f" | {r.protocol} | {runs(r.seeds)} | {r.auc_mean:.3f}{seeds_sd} | [{r.auc_ci_low:.3f}, "
                      f"{r.auc_ci_high:.3f}] | {r.acc_mean:.3f}{acc_sd} | "
                      + "".join(f"{_fmt(getattr(r, m.name))} | " for m in extra)
                      + f"{r.params_m:.1f}M | {r.notes} |")

@@ -84,7 +84,9 @@ def missing(store: ResultStore, suite: Suite) -> tuple[int, int, dict[tuple[str,
         why = ("failed or skipped (reason below)" if c.key in tried else
                "to re-run: its result is from older code" if _sans_versions(c.config()) in older else
                ("waits for its source cell" if c.init_from not in done else "not run") if c.init_from else
-               "needs the network for its pretrained weights" if _needs_network(c) else "not run")
+               "needs the network for its pretrained weights" if _needs_network(c) else
+               "needs the user's own copy of the data (not redistributable)"
+               if not DATASETS.get(c.dataset).redistributable else "not run")
         g = groups.setdefault((c.model, c.input_size, c.mode.value, why), _Group(set(), set()))
         g.datasets.add(c.dataset)
         g.seeds.add(c.seed)

@@ -49,6 +49,11 @@ def number(x: float | None) -> float:
     return float("nan") if x is None else x
 
 
+def runs(n: int) -> str:
+    """A row's seed count as boards show it: "1 run" where one seed gives no spread to show."""
+    return str(n) if n > 1 else "1 run"
+
+
 def notes(results: Iterable[Result]) -> str:
     """What a reader must know about where a row's numbers came from: schema-1 results (scores rounded to 6
     decimals, metrics re-scored from them) and results written from code that differed from its commit."""

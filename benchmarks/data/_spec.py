@@ -68,6 +68,7 @@ class DatasetSpec:
     fingerprint: Callable[[int, Path | None], str] = field(repr=False, compare=False)
     description: str = ""
     test_only: bool = False  # synthetic sets for the tests: hidden from `medzoo ls datasets`
+    redistributable: bool = True  # False (DRIVE): a board's missing cells say the user must bring their own copy
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "labels", MappingProxyType(dict(self.labels)))

@@ -186,6 +186,19 @@ def histogram_metrics(hist: np.ndarray, threshold: float = 0.5) -> dict[str, flo
                                                                  int(pos[:k].sum()), int(neg[:k].sum()))
 
 
+def f1_threshold(hist: np.ndarray) -> float:
+    """The threshold (a stored level / LEVELS) at which a pooled (2 [truth neg/pos], LEVELS + 1) histogram's F1 is
+    highest, the lowest such on ties: an operating point chosen on validation images, to apply to the test images
+    beside the papers' fixed 0.5. NaN without a positive pixel."""
+    neg, pos = hist[0].astype(np.int64), hist[1].astype(np.int64)
+    if not pos.sum():
+        return float("nan")
+    tp = np.cumsum(pos[::-1])[::-1]  # tp[k]: positives predicted positive at level threshold k (levels >= k)
+    fp = np.cumsum(neg[::-1])[::-1]
+    f1 = 2 * tp / (tp + fp + pos.sum())  # 2TP / (2TP + FP + FN), FN = P - TP
+    return int(np.argmax(f1)) / LEVELS
+
+
 def sparse_histograms(hists: np.ndarray) -> dict[str, np.ndarray]:
     """(n, 2, 2, L) counts → CSR arrays (offsets, levels as uint16, counts as uint32): 6 bytes per level that
     occurs, instead of 2 MB per image for the dense int64 histograms."""

@@ -107,6 +107,7 @@ class SegDataset:
     headline: str  # the metric board rows are ordered by
     scope: str  # what the board says its metrics are computed over
     on_found: Callable[[Path], None] = field(default=lambda d: None, compare=False)  # e.g. warn about the protocol
+    redistributable: bool = True  # False: no copy can ship with a benchmark; each user brings their own
 
 
 SEG_DATASETS: Registry[SegDataset] = Registry("segmentation dataset")
@@ -291,5 +292,5 @@ def register(ds: SegDataset) -> SegDataset:
     DATASETS.add(DatasetSpec(name=ds.name, task=Task.SEGMENTATION, n_channels=ds.n_channels, labels=ds.labels,
                              n_samples=ds.n_samples, sizes=(ds.native_size,), license=ds.license,
                              citation=ds.citation, load=load, fingerprint=fingerprint,  # type: ignore[arg-type]
-                             description=ds.description))
+                             description=ds.description, redistributable=ds.redistributable))
     return ds

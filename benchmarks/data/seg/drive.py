@@ -81,4 +81,4 @@ DRIVE = register(SegDataset(
              "https://drive.grand-challenge.org/ and unzip training/ and test/ there",
     items=_items, read=_read, scorer="pooled", columns=VESSEL_COLUMNS, headline="f1",
     scope="pooled over the test images' pixels inside the official FOV masks (whole image: every pixel)",
-    on_found=_warn_without_test_labels))
+    on_found=_warn_without_test_labels, redistributable=False))
