@@ -38,7 +38,7 @@ def _extra() -> list[metrics.Metric]:
 def columns() -> list[str]:
     """The board's CSV columns (metric columns follow the registry)."""
     return (["dataset", "rank", "model", "weights", "mode", "data_size", "policy", "input_size", "protocol",
-             "seeds", "auc_mean", "auc_std", "auc_ci_low", "auc_ci_high", "acc_mean", "acc_std"]
+             "precision", "seeds", "auc_mean", "auc_std", "auc_ci_low", "auc_ci_high", "acc_mean", "acc_std"]
             + [m.name for m in _extra()] + ["params_m", "notes", "source"])
 
 
@@ -69,7 +69,8 @@ def results_frame(store: ResultStore, suite: Suite) -> tuple[pd.DataFrame, list[
         rows.append({
             "config": _config_id(r), "dataset": r.cell.dataset, "model": r.cell.arch, "weights": r.cell.tag,
             "mode": r.cell.mode, "data_size": r.cell.data_size, "policy": r.data.policy,
-            "input_size": r.data.input_size, "protocol": _protocol_label(r.cell), "seed": r.cell.seed,
+            "input_size": r.data.input_size, "protocol": _protocol_label(r.cell),
+            "precision": r.cell.protocol.precision, "seed": r.cell.seed,
             "auc": r.test["auc"], "acc": r.test["acc"], **{m.name: r.test.get(m.name) for m in extra},
             "auc_ci_low": r.metrics.ci["auc"][0], "auc_ci_high": r.metrics.ci["auc"][1],
             "params_m": r.model.num_params / 1e6, "result": r})
@@ -104,7 +105,8 @@ def board(store: ResultStore, suite: Suite, df: pd.DataFrame | None = None) -> p
     df = results_frame(store, suite)[0] if df is None else df
     if df.empty:
         return pd.DataFrame(columns=columns())
-    keys = ["dataset", "config", "model", "weights", "mode", "data_size", "policy", "input_size", "protocol"]
+    keys = ["dataset", "config", "model", "weights", "mode", "data_size", "policy", "input_size", "protocol",
+            "precision"]
     agg = df.groupby(keys, sort=False).agg(
         seeds=("seed", "count"), auc_mean=("auc", "mean"), auc_std=("auc", "std"), acc_mean=("acc", "mean"),
         acc_std=("acc", "std"), **{m.name: (m.name, "mean") for m in _extra()},
@@ -281,10 +283,10 @@ def rich_table(store: ResultStore, suite: Suite, b: pd.DataFrame | None = None) 
     """The board for a terminal: the columns a reader ranks by (the .md has the rest)."""
     b = board(store, suite) if b is None else b
     table = Table(title=f"{suite.id} — test AUC; equal ranks: not significantly different")
-    for col in ("dataset", "#", "model.weights", "mode", "px", "test AUC", "95% CI"):
+    for col in ("dataset", "#", "model.weights", "mode", "px", "precision", "test AUC", "95% CI"):
         table.add_column(col, justify="right" if col in ("#", "px", "test AUC") else "left", overflow="fold")
     for r in b.itertuples():
         auc = f"{r.auc_mean:.3f}" + (f"±{r.auc_std:.3f}" if r.seeds > 1 else "")
         table.add_row(r.dataset.removesuffix("mnist"), str(r.rank), f"{r.model}.{r.weights}", r.mode,
-                      str(r.input_size), auc, f"{r.auc_ci_low:.2f}–{r.auc_ci_high:.2f}")
+                      str(r.input_size), r.precision, auc, f"{r.auc_ci_low:.2f}–{r.auc_ci_high:.2f}")
     return table

@@ -31,12 +31,16 @@ BASE = ["dataset", "model", "weights", "mode", "patch", "budget", "epochs_run", 
         "img_f1_max", "val_t_min", "val_t_max", "params_m", "notes", "source"]
 
 
+def _overrides(cell: CellRecord) -> str:
+    return "".join(f"; {k}={v} (override)" for k, v in cell.overrides)
+
+
 def _budget(cell: CellRecord) -> str:
     p = cell.protocol
     budget = f"{p.epochs} ep x {p.patches_per_epoch} patches"
     if p.time_budget_s:
         budget += f", ≤ {p.time_budget_s / 60:.0f} min"
-    return budget + "".join(f"; {k}={v} (override)" for k, v in cell.overrides)
+    return budget + _overrides(cell)
 
 
 def _columns(dataset: str) -> list[tuple[str, str, bool]]:
@@ -58,6 +62,7 @@ def board(store: ResultStore, suite: Suite) -> pd.DataFrame:
         val_t, f1_val_t = _val_threshold(store, r)
         rows.append({"dataset": r.cell.dataset, "config": cfg, "model": r.cell.arch, "weights": r.cell.tag,
                      "mode": r.cell.mode, "patch": r.cell.input_size, "budget": _budget(r.cell),
+                     "overrides": _overrides(r.cell).removeprefix("; ").replace("; ", " · "),
                      "epochs_run": r.training.epochs_run, "stop": r.training.stop_reason,
                      "params_m": r.model.num_params / 1e6, "notes": notes([r]),
                      "img_f1_min": min(f1s, default=np.nan), "img_f1_max": max(f1s, default=np.nan),
@@ -68,7 +73,7 @@ def board(store: ResultStore, suite: Suite) -> pd.DataFrame:
     for cfg, r in zip(df["config"], ok, strict=True):
         by_config.setdefault(cfg, []).append(r)
     cis = {cfg: _cis(store, results) for cfg, results in by_config.items()}
-    keys = ["dataset", "config", "model", "weights", "mode", "patch", "budget"]
+    keys = ["dataset", "config", "model", "weights", "mode", "patch", "budget", "overrides"]
     parts = []
     for name, group in df.groupby("dataset", sort=True):
         cols = [k for k, _ in seg_dataset(str(name)).columns]
@@ -234,7 +239,8 @@ def panels(store: ResultStore, suite: Suite, b: pd.DataFrame | None = None) -> d
     for name in sorted(set(b["dataset"])):
         metric = seg_dataset(name).headline
         head = {k: h for k, h, _ in _columns(name)}.get(metric, metric)
-        points = [Point(f"{r['model']}.{r['weights']}", r[f"{metric}_mean"], r.get(f"{metric}_ci_low"),
+        points = [Point(" · ".join(x for x in (f"{r['model']}.{r['weights']}", r["overrides"]) if x),
+                        r[f"{metric}_mean"], r.get(f"{metric}_ci_low"),
                         r.get(f"{metric}_ci_high")) for r in b[b["dataset"] == name].to_dict("records")]
         if name in hum and metric in hum[name]:
             points.append(Point("second observer", hum[name][metric], kind="human"))
