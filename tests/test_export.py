@@ -62,6 +62,11 @@ def test_export_hub_cache_round_trip(offline_env: Path, monkeypatch: pytest.Monk
     fresh = zoo.create_model(f"hf-hub:medzoo-test/{arch}")
     assert fresh.training and fresh(torch.randn(2, in_chans, size, size)).shape == (2, 3)
     assert not torch.equal(fresh.state_dict()[body], src.state_dict()[body])
+    # as timm, a model without pretrained weights needs the config alone: a snapshot without the weights builds it
+    _hub_cache(offline_env / "hf", f"medzoo-test/{arch}-config-only", {"config.json": (out / "config.json").read_bytes()})
+    assert zoo.create_model(f"hf-hub:medzoo-test/{arch}-config-only")(x).shape == (2, 3)
+    with pytest.raises(WeightsUnavailableError, match="model.safetensors"):
+        zoo.create_model(f"hf-hub:medzoo-test/{arch}-config-only", pretrained=True)
 
 
 def test_missing_hub_model_offline_and_bad_folders_fail_clearly(offline_env: Path) -> None:

@@ -59,12 +59,15 @@ def save_pretrained(model: nn.Module, out_dir: Path | str, *, label_names: list[
     return out
 
 
-def _hub_files(repo: str, cache_dir: Path | str | None) -> Path:
+def _hub_files(repo: str, cache_dir: Path | str | None, weights: bool) -> Path:
+    """The snapshot folder of `repo` with its config, and its weights only when `weights` (as timm: a model built
+    without pretrained weights downloads the config alone)."""
     repo_id, _, revision = repo.partition("@")
     cache = Path(cache_dir) if cache_dir else None
     try:
         cfg = hf_file(repo_id, CONFIG_FILE, revision or None, cache)
-        hf_file(repo_id, WEIGHTS_FILE, revision or None, cache)
+        if weights:
+            hf_file(repo_id, WEIGHTS_FILE, revision or None, cache)
     except _NotFetched as e:
         raise WeightsUnavailableError(
             f"cannot load hf-hub:{repo}: {e.reason} ({e.file}, looked in {e.where}). Load it once online (or "
@@ -73,10 +76,11 @@ def _hub_files(repo: str, cache_dir: Path | str | None) -> Path:
     return cfg.parent
 
 
-def _read_folder(source: str | Path, cache_dir: Path | str | None) -> tuple[Path, dict[str, Any], str]:
+def _read_folder(source: str | Path, cache_dir: Path | str | None, weights: bool) -> tuple[Path, dict[str, Any], str]:
     text = str(source)
-    folder = _hub_files(text.removeprefix("hf-hub:"), cache_dir) if text.startswith("hf-hub:") else Path(text)
-    if not (folder / CONFIG_FILE).is_file() or not (folder / WEIGHTS_FILE).is_file():
+    folder = (_hub_files(text.removeprefix("hf-hub:"), cache_dir, weights) if text.startswith("hf-hub:")
+              else Path(text))
+    if not (folder / CONFIG_FILE).is_file() or (weights and not (folder / WEIGHTS_FILE).is_file()):
         raise MedzooError(f"{folder} is not a model folder: it needs {CONFIG_FILE} and {WEIGHTS_FILE} "
                           f"(as written by zoo.save_pretrained / medzoo export)")
     try:
@@ -92,7 +96,7 @@ def build_from_folder(source: str | Path, cache_dir: Path | str | None = None, *
     """The saved architecture with `num_classes`/`in_chans` defaulting to the saved ones, its weights when
     `pretrained` (the first convolution adapted, a head of another size left fresh), in train mode: what
     `timm.create_model("hf-hub:...")` does, and what `create_model` does for such names."""
-    folder, config, label = _read_folder(source, cache_dir)
+    folder, config, label = _read_folder(source, cache_dir, weights=pretrained)
     try:
         pre = config["pretrained_cfg"]
         saved_classes = int(config["num_classes"])
