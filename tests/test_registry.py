@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass
 
 import pytest
@@ -104,9 +103,7 @@ def test_create_model_rejects_sizes_below_one_naming_the_argument(arg: str, valu
 
 
 def _builder_kind(name: str) -> str:
-    spec = zoo.get_spec(name)
-    return "timm" if any(p.kind is p.VAR_KEYWORD for p in inspect.signature(spec.builder).parameters.values()) \
-        else "other"
+    return "timm" if zoo.get_spec(name).takes_timm_kwargs else "other"
 
 
 @pytest.mark.parametrize("name", zoo.list_models())

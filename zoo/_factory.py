@@ -93,7 +93,7 @@ def create_model(
                                  in_chans=in_chans, **kwargs)
     in_chans = in_chans or 3
     spec, named = resolve(name)
-    if kwargs and not _passes_keywords(spec.builder):
+    if kwargs and not spec.takes_timm_kwargs:
         raise TypeError(f"create_model({name!r}): {', '.join(sorted(kwargs))} not accepted: {spec.name} is built by "
                         f"{spec.builder.__module__}.{spec.builder.__qualname__}, which takes only num_classes and "
                         f"in_chans (extra keywords go to timm for timm-built models only)")
@@ -141,13 +141,6 @@ def create_model(
         "num_classes": n_cls,
     }
     return model
-
-
-def _passes_keywords(builder: Any) -> bool:
-    """Whether a builder takes `**kwargs` (the timm-built ones, which hand them to timm)."""
-    import inspect
-
-    return any(p.kind is p.VAR_KEYWORD for p in inspect.signature(builder).parameters.values())
 
 
 def preprocess_of(model: nn.Module) -> Preprocess:

@@ -148,3 +148,10 @@ class ModelSpec:
     @property
     def pretrained(self) -> bool:
         return bool(self.weights)
+
+    @property
+    def takes_timm_kwargs(self) -> bool:
+        """Whether its builder takes `**kwargs` (the timm-built ones hand them to timm; the others refuse them)."""
+        import inspect
+
+        return any(p.kind is p.VAR_KEYWORD for p in inspect.signature(self.builder).parameters.values())

@@ -16,7 +16,18 @@ import numpy as np
 import pandas as pd
 from rich.table import Table
 
-from benchmarks.boards.render import NOTES_TEXT, Point, footer, forest_figure, header, notes, number, ok_results, png, runs
+from benchmarks.boards.render import (
+    NOTES_TEXT,
+    Point,
+    footer,
+    forest_figure,
+    header,
+    notes,
+    number,
+    ok_results,
+    png,
+    runs,
+)
 from benchmarks.data import DATASETS
 from benchmarks.data.seg import seg_dataset
 from benchmarks.metrics import higher_is_better

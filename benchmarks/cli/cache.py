@@ -27,7 +27,7 @@ def cmd_cache(args: argparse.Namespace) -> None:
     for r in rows:
         created = datetime.fromtimestamp(r["created"], timezone.utc).strftime("%Y-%m-%d %H:%M") if r["created"] else "?"
         table.add_row(r["arch"], r["dataset"], r["split"], str(r["input_size"]), r["shape"], f"{r['mb']:.2f}", created)
-    show(table, args.format, [{k: v for k, v in r.items()} for r in rows])
+    show(table, args.format, rows)
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -71,7 +71,7 @@ def show(table: Table, fmt: str | None, records: Sequence[Mapping[str, Any]] | N
     keys = [key_of(h) for h in headers]
     if fmt == "json":
         data = list(records) if records is not None else [dict(zip(keys, r, strict=True)) for r in rows]
-        print(json.dumps(data, indent=2, default=str))
+        print_json(data)
     elif fmt == "tsv":
         for r in (keys, *rows):
             print("\t".join(c.replace("\t", " ").replace("\n", " ") for c in r))
