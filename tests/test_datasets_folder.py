@@ -129,13 +129,17 @@ def test_integer_labels_absolute_paths(tmp_path: Path) -> None:
     assert dict(ds.labels) == {"0": "0", "1": "1"} and ds.task is Task.BINARY
 
 
-def test_fingerprint_follows_csv_and_image_bytes(csv: Path, tmp_path: Path) -> None:
+def test_fingerprint_is_the_content_images_and_labels(csv: Path, tmp_path: Path) -> None:
     before = folder_dataset(csv).fingerprint(20, None)
-    assert folder_dataset(csv).fingerprint(20, None) == before and len(before) == 32
+    assert folder_dataset(csv).fingerprint(20, None) == before and len(before) == 64
+    csv.write_text(csv.read_text() + "\n")  # the same content written differently: the same dataset
+    assert folder_dataset(csv).fingerprint(20, None) == before
     Image.fromarray(np.zeros((20, 20), np.uint8)).save(tmp_path / "img" / "normal_3_0.png")
     after = folder_dataset(csv).fingerprint(20, None)
     assert after != before
-    csv.write_text(csv.read_text() + "\n")
+    lines = csv.read_text().splitlines()  # one label changed: another dataset
+    lines[1] = lines[1].replace("benign", "malignant")
+    csv.write_text("\n".join(lines) + "\n")
     assert folder_dataset(csv).fingerprint(20, None) != after
 
 
@@ -159,14 +163,14 @@ def test_register(csv: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 # --- errors: each names the problem and the fix ---------------------------------------------------------------------
 
 def test_missing_csv(tmp_path: Path) -> None:
-    with pytest.raises(DatasetNotFoundError, match=r"CSV not found.*nope\.csv.*path,label\[,patient_id\]"):
+    with pytest.raises(DatasetNotFoundError, match=r"nope\.csv not found.*subfolder per class.*path,label\[,patient_id\]"):
         folder_dataset(tmp_path / "nope.csv")
 
 
 def test_missing_columns(tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("file,class\na.png,0\n")
-    with pytest.raises(FolderDatasetError, match=r"lacks column\(s\) path, label.*expected `path,label\[,patient_id\]`"):
+    with pytest.raises(FolderDatasetError, match=r"lacks column\(s\) path, label.*expected `path,label\[,patient_id\]"):
         folder_dataset(bad)
 
 
@@ -183,10 +187,12 @@ def test_too_few_patients_per_class(tmp_path: Path) -> None:
     assert folder_dataset(csv, val_fraction=0).n_samples["val"] == 0  # the fix the message names works
 
 
-def test_mixed_gray_and_rgb(csv: Path, tmp_path: Path) -> None:
-    Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(tmp_path / "img" / "normal_5_1.png")
-    with pytest.raises(FolderDatasetError, match=r"mixed grayscale and RGB.*normal_5_1\.png is RGB.*convert"):
-        folder_dataset(csv)
+def test_mixed_gray_and_rgb_is_rgb_with_grey_replicated(csv: Path, tmp_path: Path) -> None:
+    Image.fromarray(np.full((20, 20, 3), (10, 20, 30), np.uint8)).save(tmp_path / "img" / "normal_5_1.png")
+    ds = folder_dataset(csv)
+    assert ds.n_channels == 3 and "RGB (grey images replicated)" in ds.reading
+    images = np.concatenate([ds.load(s, 20)[0] for s in Split])
+    assert images.shape[-1] == 3 and (images[..., 0] == images[..., 1]).all(-1).all(-1).sum() == len(images) - 1
 
 
 # --- synthetic datasets ---------------------------------------------------------------------------------------------

@@ -69,6 +69,7 @@ class DatasetSpec:
     description: str = ""
     test_only: bool = False  # synthetic sets for the tests: hidden from `medzoo ls datasets`
     redistributable: bool = True  # False (DRIVE): a board's missing cells say the user must bring their own copy
+    reading: str = ""  # how a user's files became these arrays (bit depth, window, channels, resize, split)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "labels", MappingProxyType(dict(self.labels)))

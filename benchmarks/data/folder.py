@@ -1,38 +1,49 @@
-"""Your own images as a dataset: a CSV `path,label[,patient_id]` (header row required) and the files it names.
+"""Your own images as a dataset: a folder with one subfolder per class, or a CSV
+`path,label[,patient_id][,split]` (header row required) and the files it names.
 
-    path,label,patient_id
-    images/p001_a.png,pneumonia,p001
-    images/p001_b.png,pneumonia,p001
-    /data/xray/p002.png,normal,p002
+    path,label,patient_id,split
+    images/p001_a.png,pneumonia,p001,train
+    images/p001_b.png,pneumonia,p001,train
+    /data/xray/p002.dcm,normal,p002,test
 
 `path` is relative to the CSV's folder or absolute; `label` is an integer class index (0..K-1) or a class name
-(names are sorted to give the indices); `patient_id` is optional (without it every row is its own patient).
-Images are read with PIL, resized (bilinear) to one square size and held in memory as uint8: grayscale stays one
-channel, RGB(A) becomes three (16-bit grayscale is mapped onto 0..255 by /257); a mix of the two is refused.
+(names are sorted to give the indices), or several labels joined by `|` for a multi-label task (`a|b`; an empty
+label: none present); `patient_id` is optional (without it every row is its own patient); `split` is optional
+(`train`/`val`/`test`: the user's own split, checked; without it the split is made here). In the folder layout
+(`PATH/<class>/**/<image>`), the subfolder names are the classes and every image is its own patient.
 
-The train/val/test split is stratified and patient-level (`patient_split`): no patient is in two splits, class
-proportions are kept approximately, and the same seed gives the same split.
+The task is inferred only where that is unambiguous: `|` in a label → multi-label, two classes → binary,
+otherwise multi-class; ordinal only when asked (`task="ordinal"`: integer grades 0..K-1, or names in sorted order).
+Images are read by `benchmarks.data.images` (PNG/JPEG/TIFF, 16-bit windowed by a recorded percentile rule, DICOM
+through pydicom) and brought to one square size by a resize policy (`pad`, aspect kept; or `squash`). Grayscale
+stays one channel unless some image is colour: then all are RGB (grey replicated). How is recorded in `reading`.
+
+Without a split column the split is stratified and patient-level (`patient_split`): no patient is in two splits,
+class proportions are kept approximately, and the same seed gives the same split; rows holding the same image
+(same bytes) count as one patient, so no image is in two splits. The fingerprint is a hash of the content: every
+image's bytes with its label, patient and split, and the split and reading settings.
 """
 
 from __future__ import annotations
 
+import difflib
 import hashlib
-import io
 import re
 import warnings
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image, UnidentifiedImageError
 from sklearn.model_selection import StratifiedGroupKFold
 
 from benchmarks.data._spec import DATASETS, Arrays, DatasetNotFoundError, DatasetSpec, Split, Task
+from benchmarks.data.images import DICOM_SUFFIXES, RESIZE_POLICIES, ImageReadError, Pixels, Resize, fit, read_image
 from zoo import MedzooError
 from zoo.errors import DuplicateNameError
 
-HEADER = "path,label[,patient_id]"
+HEADER = "path,label[,patient_id][,split]"
 MAX_FOLDS = 20
 """The split is made of up to this many stratified group folds, so fractions are met to about 1/20."""
 
@@ -152,12 +163,23 @@ def _repair(where: np.ndarray, gi: np.ndarray, y: np.ndarray, active: list[int],
             f"/ test_fraction=0.")
 
 
-# --- reading the CSV and the images --------------------------------------------------------------------------------
+# --- reading the table, the labels and the images ------------------------------------------------------------------
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", *DICOM_SUFFIXES)
+
+
+def _table_of_folder(root: Path) -> pd.DataFrame:
+    """The folder layout `root/<class>/**/<image>` as rows (path, label)."""
+    rows = [(str(f), d.name) for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".")
+            for f in sorted(d.rglob("*")) if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES]
+    if not rows:
+        raise FolderDatasetError(
+            f"{root} holds no images in class subfolders: put each class's images in a subfolder named after the "
+            f"class ({root}/<class>/<image>.png; {', '.join(IMAGE_SUFFIXES)}), or give a CSV `{HEADER}`.")
+    return pd.DataFrame(rows, columns=["path", "label"])
+
 
 def _read_csv(csv_path: Path) -> pd.DataFrame:
-    if not csv_path.is_file():
-        raise DatasetNotFoundError(f"CSV not found: {csv_path}. Give the path of a CSV with the header `{HEADER}` "
-                                   f"and one row per image.")
     try:
         df = pd.read_csv(csv_path, dtype=str, keep_default_na=False, skipinitialspace=True)
     except pd.errors.EmptyDataError:
@@ -169,130 +191,226 @@ def _read_csv(csv_path: Path) -> pd.DataFrame:
                                  f"`{','.join(map(str, df.columns))}`, expected `{HEADER}` as the first row.")
     if df.empty:
         raise FolderDatasetError(f"{csv_path} has a header but no rows: add one row `{HEADER}` per image.")
-    cols = ["path", "label"] + (["patient_id"] if "patient_id" in df.columns else [])
+    cols = ["path", "label"] + [c for c in ("patient_id", "split") if c in df.columns]
     df = df[cols].apply(lambda col: col.str.strip())
-    for col in cols:
+    for col in [c for c in cols if c != "label"]:  # an empty label is a multi-label row with no label present
         blank = np.flatnonzero(df[col].to_numpy() == "")
         if len(blank):
-            lines = ", ".join(str(i + 2) for i in blank[:5]) + (" ..." if len(blank) > 5 else "")
-            fix = "drop the patient_id column if patients are unknown" if col == "patient_id" else "drop those rows"
-            raise FolderDatasetError(f"{csv_path}: empty {col!r} on line(s) {lines}: fill them in or {fix}.")
+            fix = ("drop the patient_id column if patients are unknown" if col == "patient_id" else
+                   "drop the split column to have the split made here" if col == "split" else "drop those rows")
+            raise FolderDatasetError(f"{csv_path}: empty {col!r} on line(s) {_lines(blank)}: fill them in or {fix}.")
+    if "split" in df.columns:
+        df["split"] = df["split"].str.lower()
+        bad = np.flatnonzero(~df["split"].isin([s.value for s in Split]).to_numpy())
+        if len(bad):
+            raise FolderDatasetError(f"{csv_path}: split {df['split'].iloc[bad[0]]!r} on line(s) {_lines(bad)}: "
+                                     f"a split is one of {', '.join(s.value for s in Split)}.")
     return df
 
 
-def _encode_labels(values: np.ndarray, csv_path: Path) -> tuple[np.ndarray, list[str]]:
+def _lines(rows: np.ndarray | Sequence[int]) -> str:
+    """CSV line numbers (the header is line 1) of 0-based rows, the first five."""
+    return ", ".join(str(int(i) + 2) for i in rows[:5]) + (" ..." if len(rows) > 5 else "")
+
+
+def _encode_labels(values: np.ndarray, source: Path) -> tuple[np.ndarray, list[str]]:
     """Class indices and the sorted class names: integers are indices 0..K-1, anything else names a class."""
     if all(re.fullmatch(r"[+-]?\d+", v) for v in values):
         idx = values.astype(np.int64)
         if idx.min() < 0:
-            raise FolderDatasetError(f"{csv_path}: negative class index {idx.min()}: integer labels are class "
+            raise FolderDatasetError(f"{source}: negative class index {idx.min()}: integer labels are class "
                                      f"indices 0..K-1 (or write class names instead).")
         absent = sorted(set(range(int(idx.max()) + 1)) - set(idx.tolist()))
         if absent:
-            raise FolderDatasetError(f"{csv_path}: no image has class index {absent[0]}: integer labels are class "
+            raise FolderDatasetError(f"{source}: no image has class index {absent[0]}: integer labels are class "
                                      f"indices 0..K-1 with every class present; renumber them or write class names.")
         return idx, [str(i) for i in range(int(idx.max()) + 1)]
-    names = sorted(set(values))
+    names = sorted(set(values.tolist()))
     return np.searchsorted(names, values).astype(np.int64), names
 
 
-def _pixels(img: Image.Image, path: Path) -> np.ndarray:
-    """(H, W) for grayscale, (H, W, 3) for colour, uint8."""
-    mode = img.mode
-    if mode in ("1", "L", "LA"):
-        return np.asarray(img.convert("L"))
-    if mode.startswith("I"):  # 16-bit grayscale (PNG opens as I;16 or I): full range onto 0..255
-        return np.clip(np.rint(np.asarray(img, dtype=np.float64) / 257), 0, 255).astype(np.uint8)
-    if mode == "F":
-        raise FolderDatasetError(f"{path} holds 32-bit float pixels: save it as an 8- or 16-bit image (PNG).")
-    return np.asarray(img.convert("RGB"))
+def _labels(values: np.ndarray, source: Path, task: Task | None) -> tuple[np.ndarray, list[str], Task]:
+    """(labels (N, 1) or multi-hot (N, K), class names, task): the task inferred only where unambiguous."""
+    if task is Task.MULTILABEL or (task is None and any("|" in v for v in values)):
+        sets = [sorted({t.strip() for t in v.split("|") if t.strip()}) for v in values.tolist()]
+        names = sorted({t for s in sets for t in s})
+        y = np.zeros((len(values), len(names)), np.int64)
+        for i, s in enumerate(sets):
+            y[i, np.searchsorted(names, s)] = 1
+        return y, names, Task.MULTILABEL
+    if any(v == "" for v in values):
+        raise FolderDatasetError(f"{source}: empty label on line(s) {_lines(np.flatnonzero(values == ''))}: fill "
+                                 f"them in or drop those rows (an empty label means 'none present' only in a "
+                                 f"multi-label table, which has `a|b` labels).")
+    idx, names = _encode_labels(values, source)
+    inferred = Task.BINARY if len(names) == 2 else Task.MULTICLASS
+    if task not in (None, inferred, Task.ORDINAL):
+        raise FolderDatasetError(f"{source} has {len(names)} classes ({', '.join(names[:6])}): that is a "
+                                 f"{inferred.value} task, not {task.value}; leave the task out to infer it.")
+    return idx[:, None], names, task or inferred
 
 
-def _resolve(csv_path: Path, p: str) -> Path:
+def _check_counts(y: np.ndarray, names: list[str], source: Path) -> None:
+    """At least two classes, and no class with a single image (almost always a typo in a label)."""
+    if len(names) < 2:
+        raise FolderDatasetError(f"{source} has one class ({names[0]!r}): a classification dataset needs at least "
+                                 f"two; add images of another class.")
+    counts = y.sum(0) if y.shape[1] > 1 else np.bincount(y[:, 0], minlength=len(names))
+    for c in np.flatnonzero(counts == 1):
+        others = [n for k, n in enumerate(names) if counts[k] > 1]
+        close = difflib.get_close_matches(names[c], others, n=1)
+        rows = np.flatnonzero(y[:, c] == 1) if y.shape[1] > 1 else np.flatnonzero(y[:, 0] == c)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise FolderDatasetError(f"{source}: label {names[c]!r} is on one image only (line {_lines(rows)}), probably "
+                                 f"a typo.{hint} Fix the label, or add more images of that class.")
+
+
+def _checked_split(df: pd.DataFrame, hashes: list[str], source: Path) -> dict[Split, np.ndarray]:
+    """The user's own split column, checked: every split non-empty, no patient and no image in two splits."""
+    where = df["split"].to_numpy()
+    for s in Split:
+        if not (where == s.value).any():
+            raise FolderDatasetError(f"{source}: no row has split {s.value!r}: train, val and test each need images "
+                                     f"(or drop the split column to have the split made here).")
+    checks = [("patient", df["patient_id"].to_numpy())] if "patient_id" in df.columns else []
+    for what, keys in [*checks, ("image (same file content)", np.asarray(hashes))]:
+        seen: dict[str, tuple[str, int]] = {}
+        for i, (k, s) in enumerate(zip(keys, where, strict=True)):
+            first = seen.setdefault(k, (s, i))
+            if first[0] != s:
+                j = first[1]
+                raise FolderDatasetError(
+                    f"{source}: the same {what} is in split {first[0]!r} (line {j + 2}: {df['path'].iloc[j]}) and "
+                    f"in split {s!r} (line {i + 2}: {df['path'].iloc[i]}): a test image must be unseen in training; "
+                    f"put all of its rows in one split.")
+    return {s: np.flatnonzero(where == s.value) for s in Split}
+
+
+def _groups(patients: np.ndarray, hashes: list[str]) -> np.ndarray:
+    """Each row's group for the split: its patient, with patients that share an image (same bytes) merged."""
+    parent = {p: p for p in patients}
+
+    def root(p: str) -> str:
+        while parent[p] != p:
+            p = parent[p]
+        return p
+
+    first: dict[str, str] = {}
+    for p, h in zip(patients, hashes, strict=True):
+        a, b = root(first.setdefault(h, p)), root(p)
+        if a != b:
+            parent[b] = a
+    return np.array([root(p) for p in patients], dtype=object)
+
+
+def _resolve(base: Path, p: str) -> Path:
     path = Path(p).expanduser()
-    return path if path.is_absolute() else csv_path.parent / path
+    return path if path.is_absolute() else base / path
 
 
-def folder_dataset(csv_path: str | Path, name: str | None = None, size: int | None = None,
-                   val_fraction: float = 0.1, test_fraction: float = 0.2, seed: int = 0,
-                   register: bool = False) -> DatasetSpec:
-    """A `DatasetSpec` over the images listed in `csv_path` (see the module doc for the CSV).
+def _read_all(paths: list[Path], source: Path) -> tuple[list[Pixels], list[str]]:
+    """Every image's pixels and sha256; one error listing every unreadable file (none is skipped)."""
+    pixels, hashes, bad = [], [], []
+    for path in paths:
+        try:
+            data = path.read_bytes()
+            hashes.append(hashlib.sha256(data).hexdigest())
+            pixels.append(read_image(path, data))
+        except ImageReadError as e:
+            bad.append(str(e))
+        except OSError as e:
+            bad.append(f"{path} cannot be read ({e.strerror or e})")
+    if bad:
+        shown = "\n  ".join(bad[:10]) + (f"\n  ... and {len(bad) - 10} more" if len(bad) > 10 else "")
+        raise FolderDatasetError(f"{len(bad)} of the {len(paths)} images listed by {source} cannot be read:\n  "
+                                 f"{shown}\nReplace or remove them: none is skipped silently.")
+    return pixels, hashes
 
-    `size`: the square side images are resized to (default: the first image's side, its shorter one when not
-    square). BINARY for two classes, MULTICLASS otherwise; labels (N, 1) int64; `labels` maps str(index) to the
-    class name. The split is `patient_split(labels, patient_ids, val_fraction, test_fraction, seed)`. The
-    fingerprint is the md5 of the CSV's bytes and every image file's bytes (in CSV order), as read. `load` serves
-    only `size` (its `sizes`); `root` is ignored. `register=True` adds the spec to `DATASETS` (name: `name`, else
-    the CSV's stem).
+
+def folder_dataset(path: str | Path, name: str | None = None, size: int | None = None,
+                   val_fraction: float = 0.1, test_fraction: float = 0.2, seed: int = 0, *,
+                   task: Task | str | None = None, resize: Resize = "pad", register: bool = False) -> DatasetSpec:
+    """A `DatasetSpec` over a user's images: `path` is a folder with one subfolder per class, or a CSV (see the
+    module doc).
+
+    `size`: the square side images are brought to by `resize` (default: the first image's shorter side). Labels:
+    (N, 1) int64, or (N, K) 0/1 for a multi-label task; `labels` maps str(index) to the class name. The split is
+    the CSV's `split` column when it has one, else `patient_split(labels, patients, val_fraction, test_fraction,
+    seed)`. The fingerprint hashes the content (images, labels, patients, splits, settings). `load` serves only
+    `size` (its `sizes`); `root` is ignored. `register=True` adds the spec to `DATASETS` (name: `name`, else the
+    CSV's stem or the folder's name).
     """
-    csv_path = Path(csv_path).expanduser().resolve()
-    df = _read_csv(csv_path)
-    name = name or csv_path.stem
-    paths = [_resolve(csv_path, p) for p in df["path"]]
+    source = Path(path).expanduser().resolve()
+    if source.is_dir():
+        df, base = _table_of_folder(source), source
+    elif source.is_file():
+        df, base = _read_csv(source), source.parent
+    else:
+        raise DatasetNotFoundError(f"{source} not found: give a folder with one subfolder per class, or a CSV with "
+                                   f"the header `{HEADER}` and one row per image.")
+    if resize not in RESIZE_POLICIES:
+        raise FolderDatasetError(f"unknown resize policy {resize!r}: use one of {', '.join(RESIZE_POLICIES)}")
+    name = name or source.stem
+    paths = [_resolve(base, p) for p in df["path"]]
     absent = [(i, p) for i, p in enumerate(paths) if not p.is_file()]
     if absent:
         shown = "; ".join(f"{p} (line {i + 2})" for i, p in absent[:5]) + (" ..." if len(absent) > 5 else "")
         raise DatasetNotFoundError(
-            f"{len(absent)} image file(s) listed in {csv_path} not found: {shown}. Fix the paths in the CSV "
-            f"(relative paths are read from the CSV's folder {csv_path.parent}) or remove those rows.")
-    y, class_names = _encode_labels(df["label"].to_numpy(dtype=str), csv_path)
-    if len(class_names) < 2:
-        raise FolderDatasetError(f"{csv_path} has one class ({class_names[0]!r}): a classification dataset needs "
-                                 f"at least two; add images of another class.")
-    groups = df["patient_id"].to_numpy(dtype=str) if "patient_id" in df.columns else None
-    splits = patient_split(y, groups, val_fraction, test_fraction, seed, class_names=class_names)
+            f"{len(absent)} image file(s) listed in {source} not found: {shown}. Fix the paths in the CSV "
+            f"(relative paths are read from the CSV's folder {base}) or remove those rows.")
+    y, class_names, the_task = _labels(df["label"].to_numpy(dtype=str), source,
+                                       Task(task) if task is not None else None)
+    _check_counts(y, class_names, source)
+    pixels, hashes = _read_all(paths, source)
+    patients = df["patient_id"].to_numpy(dtype=str) if "patient_id" in df.columns else np.array(
+        [f"row{i}" for i in range(len(df))])
+    if "split" in df.columns:
+        splits = _checked_split(df, hashes, source)
+        split_how = "the CSV's split column"
+    else:
+        strata = y[:, 0] if y.shape[1] == 1 else _rarest(y)
+        splits = patient_split(strata, _groups(patients, hashes), val_fraction, test_fraction, seed,
+                               class_names=class_names if y.shape[1] == 1 else None)
+        split_how = (f"stratified, patient-level: val {val_fraction:g}, test {test_fraction:g}, seed {seed}")
 
-    md5 = hashlib.md5(csv_path.read_bytes())
-    images: np.ndarray | None = None
-    first: tuple[Path, str] | None = None
-    for i, path in enumerate(paths):
-        data = path.read_bytes()
-        md5.update(data)
-        try:
-            with Image.open(io.BytesIO(data)) as img:
-                img.load()
-                arr = _pixels(img, path)
-        except (UnidentifiedImageError, OSError) as e:
-            raise FolderDatasetError(f"{path} (line {i + 2} of {csv_path}) is not a readable image ({e}): replace "
-                                     f"it or remove its row.") from None
-        kind = "grayscale" if arr.ndim == 2 else "RGB"
-        if first is None:
-            first = (path, kind)
-            size = size or min(arr.shape[:2])
-            if int(size) < 1:
-                raise FolderDatasetError(f"size must be a positive number of pixels, not {size}.")
-            size = int(size)
-            images = np.empty((len(paths), size, size) + arr.shape[2:], np.uint8)
-        elif kind != first[1]:
-            raise FolderDatasetError(
-                f"mixed grayscale and RGB images: {first[0]} is {first[1]}, {path} is {kind}. Convert them all to "
-                f"one mode (e.g. PIL's img.convert('L') or img.convert('RGB')) and save them again.")
-        if arr.shape[:2] != (size, size):
-            arr = np.asarray(Image.fromarray(arr).resize((size, size), Image.Resampling.BILINEAR))
-        images[i] = arr
-    assert images is not None and first is not None and size is not None
-    labels = y[:, None]
-    # the split settings are part of the data a result was computed on: same files, other split → other print
-    md5.update(f"split:{val_fraction}:{test_fraction}:{seed}".encode())
-    fingerprint_md5 = md5.hexdigest()
+    size = int(size or min(pixels[0].array.shape[:2]))
+    if size < 1:
+        raise FolderDatasetError(f"size must be a positive number of pixels, not {size}.")
+    colour = any(p.array.ndim == 3 for p in pixels)
+    images = np.empty((len(paths), size, size) + ((3,) if colour else ()), np.uint8)
+    for i, p in enumerate(pixels):
+        a = np.repeat(p.array[..., None], 3, axis=2) if colour and p.array.ndim == 2 else p.array
+        images[i] = fit(a, size, resize)
+    hows = Counter(p.how.split(" [")[0] for p in pixels)
+    channels = ("grayscale" if not colour else "RGB (grey images replicated)"
+                if any(p.array.ndim == 2 for p in pixels) else "RGB")
+    reading = (f"{'; '.join(f'{h}: {n}' for h, n in sorted(hows.items()))}; {channels}; resize {resize} to "
+               f"{size} px; split: {split_how}")
+    where = np.empty(len(paths), dtype=object)
+    for s, idx in splits.items():
+        where[idx] = s.value
+    digest = hashlib.sha256()
+    for h, lab, pat, s in zip(hashes, map(str, y.tolist()), patients, where, strict=True):
+        digest.update(f"{h}\t{lab}\t{pat}\t{s}\n".encode())
+    digest.update(f"classes:{'|'.join(class_names)};task:{the_task.value};{reading}".encode())
+    fingerprint_hex = digest.hexdigest()
     built_size = size
 
     def load(split: Split | str, size: int = built_size, root: Path | None = None) -> Arrays:
         if size != built_size:
             raise FolderDatasetError(f"dataset {name!r} was built at {built_size} px, not {size}: build it with "
-                                     f"folder_dataset({str(csv_path)!r}, size={size}) or ask for {built_size}.")
+                                     f"folder_dataset({str(source)!r}, size={size}) or ask for {built_size}.")
         idx = splits[Split(split)]
-        return images[idx], labels[idx]
+        return images[idx], y[idx]
 
     def fingerprint(size: int = built_size, root: Path | None = None) -> str:
-        return fingerprint_md5
+        return fingerprint_hex
 
-    task = Task.BINARY if len(class_names) == 2 else Task.MULTICLASS
     spec = DatasetSpec(
-        name=name, task=task, n_channels=1 if first[1] == "grayscale" else 3,
+        name=name, task=the_task, n_channels=3 if colour else 1,
         labels={str(i): c for i, c in enumerate(class_names)}, n_samples={s.value: len(splits[s]) for s in Split},
         sizes=(built_size,), license="user-provided", citation="", load=load, fingerprint=fingerprint,
-        description=f"{len(paths)} images listed in {csv_path}",
+        description=f"{len(paths)} images from {source}", reading=reading,
     )
     if register:
         try:
@@ -301,3 +419,10 @@ def folder_dataset(csv_path: str | Path, name: str | None = None, size: int | No
             raise DuplicateNameError(f"dataset {name!r} is already registered: pass another name= to "
                                      f"folder_dataset.") from None
     return spec
+
+
+def _rarest(y: np.ndarray) -> np.ndarray:
+    """A multi-label row's stratum for the split: its rarest present label (K for a row with none)."""
+    counts = y.sum(0)
+    order = np.where(y == 1, counts[None, :], np.iinfo(np.int64).max)
+    return np.where(y.any(1), order.argmin(1), y.shape[1])

@@ -1,0 +1,180 @@
+"""A user's own images (issue 18): the reader (16-bit windowing, DICOM, pad/squash), the class-folder layout, CSVs
+with multi-label labels or their own split, the task rule, and one clear error for each kind of bad input."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from PIL import Image
+from pydicom.data import get_testdata_file
+
+from benchmarks.data import Split, Task
+from benchmarks.data.folder import FolderDatasetError, folder_dataset
+from benchmarks.data.images import WINDOW_PERCENTILES, ImageReadError, fit, read_image, window
+
+
+def _png(path: Path, value: int, side: int = 12, rgb: bool = False) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(value)
+    shape = (side, side, 3) if rgb else (side, side)
+    Image.fromarray(np.clip(value + rng.integers(-3, 4, shape), 0, 255).astype(np.uint8)).save(path)
+
+
+def _classes(root: Path, counts: dict[str, int]) -> Path:
+    for ci, (cls, n) in enumerate(sorted(counts.items())):
+        for i in range(n):
+            _png(root / cls / f"{i}.png", 30 + 60 * ci + i % 3)
+    return root
+
+
+def _csv(root: Path, rows: list[str], header: str = "path,label,patient_id,split") -> Path:
+    for r in rows:
+        p = root / r.split(",")[0]
+        if not p.exists():
+            _png(p, 40 + 7 * len(list(root.rglob("*.png"))))
+    csv = root / "labels.csv"
+    csv.write_text("\n".join([header, *rows]) + "\n")
+    return csv
+
+
+# --- the reader ------------------------------------------------------------------------------------------------------
+
+def test_16_bit_images_are_windowed_by_the_percentile_rule_not_divided(tmp_path: Path) -> None:
+    """A 12-bit-in-16 radiograph (values 1000..1400) with one hot pixel: /257 gave ~4..5 grey levels; the window
+    spreads the body over 0..255 and says how."""
+    values = np.linspace(1000, 1400, 64 * 64).reshape(64, 64).astype(np.uint16)
+    values[0, 0] = 65535
+    Image.fromarray(values).save(tmp_path / "x.png")
+    px = read_image(tmp_path / "x.png")
+    lo, hi = np.percentile(values.astype(np.float64), WINDOW_PERCENTILES)
+    np.testing.assert_array_equal(px.array, window(values, lo, hi))
+    assert px.array.dtype == np.uint8 and px.array.min() == 0 and px.array.max() == 255
+    assert len(np.unique(px.array)) > 200 and px.how.startswith("window p0.5-p99.5")
+
+
+def _dicom(tmp_path: Path, name: str, **fields: object) -> Path:
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    for k, v in fields.items():
+        if v is not None:
+            setattr(ds, k, v)
+        elif k in ds:
+            delattr(ds, k)
+    out = tmp_path / name
+    ds.save_as(out)
+    return out
+
+
+def test_dicom_applies_its_rescale_and_window(tmp_path: Path) -> None:
+    raw = pydicom.dcmread(get_testdata_file("CT_small.dcm")).pixel_array.astype(np.float64)
+    path = _dicom(tmp_path, "ct.dcm", RescaleSlope=2, RescaleIntercept=-1024, WindowCenter=40, WindowWidth=400)
+    px = read_image(path)
+    np.testing.assert_array_equal(px.array, window(raw * 2 - 1024, 40 - 200, 40 + 200))  # HU, soft-tissue window
+    assert px.how == "DICOM window C 40 / W 400"
+    no_window = read_image(_dicom(tmp_path, "ct2", RescaleSlope=1, RescaleIntercept=0, WindowCenter=None,
+                                  WindowWidth=None))  # no suffix: found by the DICM preamble
+    lo, hi = np.percentile(raw, WINDOW_PERCENTILES)
+    np.testing.assert_array_equal(no_window.array, window(raw, lo, hi))
+    assert no_window.how.startswith("DICOM, window p0.5-p99.5")
+    inverted = read_image(_dicom(tmp_path, "mono1.dcm", WindowCenter=None, WindowWidth=None,
+                                 PhotometricInterpretation="MONOCHROME1"))
+    np.testing.assert_array_equal(inverted.array, 255 - no_window.array)
+
+
+def test_unreadable_dicom_names_the_file_and_the_fix(tmp_path: Path) -> None:
+    bad = tmp_path / "broken.dcm"
+    bad.write_bytes(b"\0" * 128 + b"DICM" + b"garbage")
+    with pytest.raises(ImageReadError, match=r"broken\.dcm is not a readable DICOM.*pylibjpeg.*remove it"):
+        read_image(bad)
+
+
+def test_pad_keeps_the_aspect_squash_does_not() -> None:
+    wide = np.full((10, 20), 200, np.uint8)
+    padded = fit(wide, 20, "pad")
+    assert padded.shape == (20, 20) and (padded[:5] == 0).all() and (padded[15:] == 0).all()
+    assert (padded[5:15] == 200).all()
+    assert (fit(wide, 20, "squash") == 200).all()
+    with pytest.raises(ValueError, match="pad, squash"):
+        fit(wide, 20, "crop")  # type: ignore[arg-type]
+
+
+# --- layouts and tasks -------------------------------------------------------------------------------------------------
+
+def test_class_subfolders_are_the_classes(tmp_path: Path) -> None:
+    ds = folder_dataset(_classes(tmp_path / "xray", {"abdomen": 15, "chest": 15}), seed=1)
+    assert ds.name == "xray" and ds.task is Task.BINARY and dict(ds.labels) == {"0": "abdomen", "1": "chest"}
+    assert sum(ds.n_samples.values()) == 30 and all(ds.n_samples[s.value] > 0 for s in Split)
+    images, labels = ds.load("test", 12)
+    np.testing.assert_allclose(images.reshape(len(images), -1).mean(1), 31 + 60 * labels[:, 0], atol=3)
+    assert "8-bit: 30" in ds.reading and "resize pad to 12 px" in ds.reading and "seed 1" in ds.reading
+
+
+def test_multilabel_from_pipes_and_ordinal_only_when_asked(tmp_path: Path) -> None:
+    labels = ["effusion|mass", "mass", "", "effusion", "effusion|mass", "mass", "effusion", ""] * 4
+    csv = _csv(tmp_path, [f"i{i}.png,{lab}" for i, lab in enumerate(labels)], header="path,label")
+    ds = folder_dataset(csv, val_fraction=0.25, test_fraction=0.25)
+    assert ds.task is Task.MULTILABEL and dict(ds.labels) == {"0": "effusion", "1": "mass"}
+    y = np.concatenate([ds.load(s, 12)[1] for s in Split])
+    assert y.shape == (32, 2) and y.sum() == 32 and (y.sum(1) == 0).sum() == 8
+    grades = _csv(tmp_path / "g", [f"g{i}.png,{i % 3}" for i in range(30)], header="path,label")
+    assert folder_dataset(grades).task is Task.MULTICLASS  # never guessed
+    assert folder_dataset(grades, task="ordinal").task is Task.ORDINAL
+    with pytest.raises(FolderDatasetError, match="3 classes.*multiclass task, not binary"):
+        folder_dataset(grades, task="binary")
+
+
+def test_a_given_split_is_used_and_recorded(tmp_path: Path) -> None:
+    rows = [f"{s}{i}.png,{'ab'[i % 2]},p{s}{i // 2},{s}" for s in ("train", "val", "test") for i in range(6)]
+    ds = folder_dataset(_csv(tmp_path, rows))
+    assert ds.n_samples == {"train": 6, "val": 6, "test": 6} and "split: the CSV's split column" in ds.reading
+
+
+# --- errors: each names the problem and the fix -----------------------------------------------------------------------
+
+def test_empty_folder_and_one_class(tmp_path: Path) -> None:
+    (tmp_path / "empty" / "chest").mkdir(parents=True)
+    with pytest.raises(FolderDatasetError, match=r"holds no images in class subfolders.*<class>/<image>\.png"):
+        folder_dataset(tmp_path / "empty")
+    with pytest.raises(FolderDatasetError, match=r"one class \('chest'\).*add images of another class"):
+        folder_dataset(_classes(tmp_path / "one", {"chest": 8}))
+
+
+def test_every_unreadable_image_is_listed(tmp_path: Path) -> None:
+    root = _classes(tmp_path / "x", {"a": 10, "b": 10})
+    (root / "a" / "3.png").write_bytes(b"not a png")
+    (root / "b" / "7.png").write_bytes(b"")
+    with pytest.raises(FolderDatasetError, match=r"(?s)2 of the 20 images.*a/3\.png.*b/7\.png.*none is skipped"):
+        folder_dataset(root)
+
+
+def test_a_label_on_one_image_is_a_probable_typo(tmp_path: Path) -> None:
+    rows = [f"i{i}.png,pneumonia" for i in range(10)] + [f"j{i}.png,normal" for i in range(10)] + ["k.png,pneumonai"]
+    with pytest.raises(FolderDatasetError, match=r"'pneumonai' is on one image only \(line 22\).*Did you mean "
+                                                 r"'pneumonia'"):
+        folder_dataset(_csv(tmp_path, rows, header="path,label"))
+
+
+def test_a_patient_in_two_given_splits(tmp_path: Path) -> None:
+    rows = [f"{s}{i}.png,{'ab'[i % 2]},p{s}{i},{s}" for s in ("train", "val", "test") for i in range(4)]
+    rows[-1] = "test3.png,b,ptrain1,test"  # patient ptrain1 is in train already
+    with pytest.raises(FolderDatasetError, match=r"same patient is in split 'train' \(line 3: train1\.png\) and in "
+                                                 r"split 'test' \(line 13: test3\.png\)"):
+        folder_dataset(_csv(tmp_path, rows))
+
+
+def test_the_same_image_in_two_given_splits_and_kept_together_by_the_made_split(tmp_path: Path) -> None:
+    rows = [f"{s}{i}.png,{'ab'[i % 2]},p{s}{i},{s}" for s in ("train", "val", "test") for i in range(4)]
+    csv = _csv(tmp_path, rows)
+    shutil.copy(tmp_path / "train0.png", tmp_path / "test2.png")  # the same bytes under another name and patient
+    with pytest.raises(FolderDatasetError, match=r"same image \(same file content\) is in split 'train'.*test2\.png"):
+        folder_dataset(csv)
+    root = _classes(tmp_path / "dups", {"a": 12, "b": 12})
+    for i in range(4):  # four copies of one image: whatever the seed, they land in one split
+        shutil.copy(root / "a" / "0.png", root / "a" / f"copy{i}.png")
+    for seed in range(5):
+        ds = folder_dataset(root, seed=seed)
+        held = [s for s in Split if (ds.load(s, 12)[0] == np.asarray(Image.open(root / "a" / "0.png"))).all((1, 2)).any()]
+        assert len(held) == 1
