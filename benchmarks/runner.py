@@ -135,6 +135,50 @@ def _check_filters(suite: Suite, models: list[str] | None, datasets: list[str] |
             raise MedzooError(f"--sizes {z}: {suite.id} has sizes {', '.join(map(str, have['size']))}")
 
 
+def model_names(names: list[str]) -> tuple[str, ...]:
+    """`arch[.tag]` names as cells name models: a bare arch takes its default weights, or `random` without any;
+    an unknown arch or tag is a did-you-mean error before anything runs."""
+    from zoo import get_spec, resolve
+
+    out = []
+    for name in names:
+        arch, _, tag = name.partition(".")
+        spec = get_spec(arch)
+        if tag and tag != "random":
+            resolve(name)
+        out.append(f"{arch}.{tag or spec.default_tag or 'random'}")
+    return tuple(dict.fromkeys(out))
+
+
+def images_run(path: str, *, task: str | None, resize: str, models: list[str] | None, modes: list[str] | None,
+               sizes: list[int] | None, seeds: list[int] | None, allow_duplicates: bool = False) -> tuple[Suite, str]:
+    """A user's images registered as a dataset (named by the folder/CSV and its content hash, so a changed folder is
+    another dataset) and the ad-hoc suite over it (`suites.images_suite`); and the dataset's `reading`."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    from benchmarks.data import DATASETS
+    from benchmarks.data.folder import folder_dataset
+    from benchmarks.suites import IMAGES_DEFAULTS, images_suite
+
+    known = [m.value for m in TransferMode]
+    for m in modes or ():
+        if m not in known:
+            raise MedzooError(f"unknown mode {m!r}: one of {', '.join(known)}")
+    if any(s < 1 for s in sizes or ()) or any(s < 0 for s in seeds or ()):
+        raise MedzooError("--sizes are pixels >= 1 and --seeds whole numbers >= 0")
+    chosen_models = model_names(models or list(IMAGES_DEFAULTS["models"]))
+    chosen_sizes = tuple(sizes or IMAGES_DEFAULTS["sizes"])
+    ds = folder_dataset(path, task=task, resize=resize, mixed_size=max(chosen_sizes),  # type: ignore[arg-type]
+                        allow_duplicates=allow_duplicates)
+    name = f"{Path(path).expanduser().resolve().stem}-{ds.fingerprint(ds.sizes[0], None)[:8]}"
+    if name not in DATASETS:
+        DATASETS.add(replace(ds, name=name))
+    suite = images_suite(name, ds.sizes[0], chosen_models, tuple(modes or IMAGES_DEFAULTS["modes"]), chosen_sizes,
+                         tuple(seeds if seeds is not None else IMAGES_DEFAULTS["seeds"]))
+    return suite, ds.reading
+
+
 def check_paths(data_dir: str | None) -> None:
     """A `MedzooError` for a --data-dir that is not a folder — before any cell starts."""
     from pathlib import Path

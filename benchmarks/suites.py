@@ -423,6 +423,40 @@ SUITES.add(Suite(
 ))
 
 
+# --- ad-hoc grids on a user's own images (`medzoo run --images`) -------------------------------------------------
+MODE_PROTOCOLS: dict[TransferMode, Protocol] = {
+    F: Protocol(precision="bf16"),
+    LP: Protocol(epochs=30, batch_size=128, optimizer="adamw", lr=1e-3, weight_decay=1e-4, schedule="cosine",
+                 monitor="val_loss", patience=5, precision="bf16"),
+    FT: Protocol(epochs=30, batch_size=32, optimizer="adamw", lr=1e-4, weight_decay=1e-4, schedule="cosine",
+                 monitor="val_auc", patience=5, augment=True, precision="bf16"),
+    SC: Protocol(epochs=60, batch_size=64, optimizer="adam", lr=1e-3, schedule="cosine", monitor="val_auc",
+                 patience=10, augment=True, precision="bf16"),
+}
+"""Each transfer mode's protocol for a user's images: the quick suite's for `features` / `linear_probe`; fine-tuning
+at a tenth of the learning rate with flips and turns; from scratch longer, early-stopped on validation AUC."""
+
+IMAGES_DEFAULTS = {"models": ("tf_efficientnet_lite0.pypi_in1k",), "modes": ("features", "linear_probe"),
+                   "sizes": (224,), "seeds": (0,)}
+"""What `--images` runs when not told: the ImageNet network available offline, its cheap modes, at 224 px."""
+
+
+def images_suite(dataset: str, data_size: int, models: tuple[str, ...], modes: tuple[str, ...],
+                 sizes: tuple[int, ...], seeds: tuple[int, ...]) -> Suite:
+    """An ad-hoc suite on a user's registered dataset: each mode with its `MODE_PROTOCOLS` entry, every model,
+    input size and seed; images stored at `data_size` are resized (bicubic) to each input size."""
+    return Suite(
+        name=f"images-{dataset}", version="1",
+        description=f"Your images ({dataset}): {', '.join(models)} in {', '.join(modes)} mode at "
+                    f"{', '.join(map(str, sizes))} px, seeds {', '.join(map(str, seeds))}; each mode's default "
+                    f"protocol (`benchmarks.suites.MODE_PROTOCOLS`).",
+        grids=tuple(Grid(models=models, datasets=(dataset,), modes=(TransferMode(m),), seeds=seeds,
+                         data_sizes=(data_size,), input_size=s,
+                         policy=Policy.NATIVE if s == data_size else Policy.RESIZE_BICUBIC,
+                         protocol=MODE_PROTOCOLS[TransferMode(m)]) for m in modes for s in sizes),
+        board="classification")
+
+
 OVERRIDABLE = {"epochs": int, "batch_size": int, "lr": float, "patience": int, "time_budget_s": float,
                "precision": str}
 UNTRAINED_TOO = ("precision",)  # overrides that change `features` cells as well (the others only train)

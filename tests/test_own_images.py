@@ -12,8 +12,13 @@ import pytest
 from PIL import Image
 from pydicom.data import get_testdata_file
 
-from benchmarks.data import Split, Task
+from benchmarks.cells import run_cell
+from benchmarks.cli import main
+from benchmarks.data import DATASETS, Split, Task
 from benchmarks.data.folder import FolderDatasetError, folder_dataset
+from benchmarks.results import ResultStore
+from benchmarks.runner import select_cells
+from benchmarks.suites import images_suite
 from benchmarks.data.images import WINDOW_PERCENTILES, ImageReadError, fit, read_image, window
 
 
@@ -178,3 +183,53 @@ def test_the_same_image_in_two_given_splits_and_kept_together_by_the_made_split(
         ds = folder_dataset(root, seed=seed)
         held = [s for s in Split if (ds.load(s, 12)[0] == np.asarray(Image.open(root / "a" / "0.png"))).all((1, 2)).any()]
         assert len(held) == 1
+
+
+# --- `medzoo run --images`: the same numbers as the npz cells ------------------------------------------------------
+
+def _breast_as_pngs(root: Path, data_dir: Path) -> Path:
+    """BreastMNIST written out as PNG files, with a CSV of the official split in the npz's order."""
+    rows = []
+    for split in Split:
+        images, labels = DATASETS.get("breastmnist").load(split, 28, data_dir)
+        for i, (img, lab) in enumerate(zip(images, labels[:, 0], strict=True)):
+            path = root / split.value / f"{i}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(img).save(path)
+            rows.append(f"{split.value}/{i}.png,{lab},{split.value}")
+    return _csv(root, rows, header="path,label,split")
+
+
+def test_breastmnist_as_png_files_scores_exactly_as_the_npz(tmp_path: Path, medmnist_dir: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MEDZOO_CHECKPOINT_DIR", str(tmp_path / "ckpt"))
+    monkeypatch.setattr(DATASETS, "_entries", dict(DATASETS._entries))  # the run registers the user's dataset
+    csv = _breast_as_pngs(tmp_path / "breast", medmnist_dir)
+    base = ["run", "--images", str(csv), "--models", "resnet18_28.random", "--modes", "features", "linear_probe",
+            "--sizes", "28", "--precision", "fp32", "--no-feature-cache", "--results-dir", str(tmp_path / "res"),
+            "--out-dir", str(tmp_path / "board")]
+    assert main(base) == 2  # the official split has one image in train and test (pixel-identical): refused ...
+    assert main([*base, "--allow-duplicates"]) == 0  # ... unless kept as published, which is recorded
+    ours = {r.cell.mode: r for r in ResultStore(tmp_path / "res").results()}
+    assert set(ours) == {"features", "linear_probe"} and all(r.status == "ok" for r in ours.values())
+    [dataset] = {r.cell.dataset for r in ours.values()}
+    suite = images_suite("breastmnist", 28, ("resnet18_28.random",), ("features", "linear_probe"), (28,), (0,))
+    for cell in select_cells(suite, precision="fp32"):
+        npz = run_cell(cell, data_dir=medmnist_dir)
+        assert ours[cell.mode.value].test["auc"] == pytest.approx(npz.test["auc"], abs=1e-6), cell.mode
+        assert ours[cell.mode.value].data.n == npz.data.n
+    assert dataset.startswith("labels-") and (tmp_path / "board" / f"images-{dataset}.md").is_file()
+
+
+def test_images_run_refuses_suite_options_and_bad_names(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(DATASETS, "_entries", dict(DATASETS._entries))
+    root = _classes(tmp_path / "x", {"a": 10, "b": 10})
+    assert main(["run", "--images", str(root), "--suite", "quick"]) == 2
+    assert "leave out --suite, --datasets and --data-dir" in capsys.readouterr().err
+    assert main(["run", "--images", str(root), "--models", "resnt18"]) == 2
+    assert "Did you mean" in capsys.readouterr().err
+    assert main(["run", "--task", "ordinal"]) == 2
+    assert "go with --images" in capsys.readouterr().err
+    assert main(["run", "--images", str(tmp_path / "nope")]) == 2
+    assert "nope not found" in capsys.readouterr().err

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.markup import escape
 
 from benchmarks.cli.console import add_format_argument, err
+
+RESULTS_DIR, BOARDS_DIR = "leaderboards/results", "leaderboards"
+USER_RUNS = "medzoo-runs"  # a user's own-images runs, under the current folder: never the committed results
 
 if TYPE_CHECKING:
     from benchmarks.results.schema import Result
@@ -73,14 +77,32 @@ def cmd_run(args: argparse.Namespace) -> None:
     from benchmarks.suites import SUITES
     from zoo import MedzooError
 
-    suite = SUITES.get(args.suite)
     executor = make_executor(args.executor, args.address, args.cpus_per_cell, args.gpus_per_cell, args.retries)
     runner.check_device(args.device, executor, args.gpus_per_cell)
-    runner.check_paths(args.data_dir)
-    cells = runner.select_cells(suite, models=args.models, datasets=args.datasets, modes=args.modes,
-                                sizes=args.sizes, seeds=args.seeds, epochs=args.epochs,
-                                precision=args.precision)
-    store = ResultStore(args.results_dir)
+    if args.images:
+        if args.suite or args.datasets or args.data_dir:
+            raise MedzooError("--images runs your own images: leave out --suite, --datasets and --data-dir (they "
+                              "choose a suite's public datasets)")
+        if executor.name != "local":
+            raise MedzooError("--images runs with the local executor: the dataset lives in this process")
+        suite, reading = runner.images_run(args.images, task=args.task, resize=args.resize or "pad", models=args.models,
+                                           modes=args.modes, sizes=args.sizes, seeds=args.seeds,
+                                           allow_duplicates=args.allow_duplicates)
+        err.print(f"{args.images}: {reading}", markup=False, highlight=False, soft_wrap=True)
+        cells = runner.select_cells(suite, epochs=args.epochs, precision=args.precision)
+        home = Path(USER_RUNS) / suite.name
+        results_dir, out_dir = args.results_dir or str(home / "results"), args.out_dir or str(home)
+    else:
+        if args.task or args.resize or args.allow_duplicates:
+            raise MedzooError("--task, --resize and --allow-duplicates go with --images (a suite's datasets define "
+                              "their own)")
+        suite = SUITES.get(args.suite or "quick")
+        runner.check_paths(args.data_dir)
+        cells = runner.select_cells(suite, models=args.models, datasets=args.datasets, modes=args.modes,
+                                    sizes=args.sizes, seeds=args.seeds, epochs=args.epochs,
+                                    precision=args.precision)
+        results_dir, out_dir = args.results_dir or RESULTS_DIR, args.out_dir or BOARDS_DIR
+    store = ResultStore(results_dir)
     events = runner.run(cells, store, executor, force=args.force, save_checkpoints=args.save_checkpoints,
                         suite=suite, data_dir=args.data_dir, device=args.device,
                         feature_cache=not args.no_feature_cache)
@@ -89,13 +111,13 @@ def cmd_run(args: argparse.Namespace) -> None:
     if not planned.todo:
         err.print(f"{suite.id}: all {planned.total} cells are already in {store.root}", markup=False, highlight=False,
                   soft_wrap=True)
-        write_board(suite, store, args.out_dir, args.format)
+        write_board(suite, store, out_dir, args.format)
         return
     err.print(f"{suite.id}: {planned.total} cells, {planned.done} already in {store.root}, {planned.todo} to run"
               + (f" on Ray ({args.cpus_per_cell:g} CPU, {args.gpus_per_cell:g} GPU per cell)"
                  if executor.name == "ray" else ""), markup=False, highlight=False, soft_wrap=True)
     failed = draw(events, planned.todo)
-    write_board(suite, store, args.out_dir, args.format)
+    write_board(suite, store, out_dir, args.format)
     if failed:
         raise MedzooError(f"{len(failed)} of {planned.todo} cells failed: {'; '.join(failed)}. The board holds the "
                           f"rest; `medzoo run` again retries the failed cells")
@@ -103,8 +125,23 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     run = sub.add_parser("run", help="run a benchmark suite (resumable) and write its leaderboard")
-    run.add_argument("--suite", default="quick", help="suite name (`medzoo ls suites`; default quick)")
-    run.add_argument("--models", nargs="+", help="only these models (fnmatch on arch or arch.tag)")
+    run.add_argument("--suite", help="suite name (`medzoo ls suites`; default quick)")
+    run.add_argument("--images", metavar="PATH",
+                     help="your own images instead of a suite: a folder with one subfolder per class, or a CSV "
+                          "path,label[,patient_id][,split] (`a|b` labels: multi-label); runs --models x --modes x "
+                          "--sizes x --seeds (default: ImageNet EfficientNet-Lite0 features and linear probe at 224 "
+                          "px, seed 0: benchmarks.suites.IMAGES_DEFAULTS) with each mode's default protocol; results "
+                          f"and board under ./{USER_RUNS}/images-<name>-<hash>/")
+    run.add_argument("--task", choices=["binary", "multiclass", "multilabel", "ordinal"],
+                     help="with --images: the task, when not the inferred one (ordinal is never inferred)")
+    run.add_argument("--resize", choices=["pad", "squash"],
+                     help="with --images: images not all of one square size are padded (aspect kept; default) or "
+                          "squashed to the largest --sizes")
+    run.add_argument("--allow-duplicates", action="store_true",
+                     help="with --images and a split column: keep identical images that the given split puts in two "
+                          "splits (a published split kept as it is; recorded) instead of refusing them")
+    run.add_argument("--models", nargs="+",
+                     help="only these models (fnmatch on arch or arch.tag); with --images: the models to run")
     run.add_argument("--datasets", nargs="+", help="only these datasets")
     run.add_argument("--modes", nargs="+", metavar="MODE",
                      help="only these transfer modes: features, linear_probe, finetune, scratch")
@@ -129,7 +166,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     run.add_argument("--cpus-per-cell", type=float, default=1.0, help="Ray: CPUs per cell (and torch threads)")
     run.add_argument("--gpus-per-cell", type=float, default=0.0, help="Ray: GPUs per cell (use with --device cuda)")
     run.add_argument("--retries", type=int, default=2, help="Ray: retries of a cell whose worker died (default 2)")
-    run.add_argument("--results-dir", default="leaderboards/results", help="results store (default %(default)s)")
-    run.add_argument("--out-dir", default="leaderboards", help="where boards are written (default %(default)s)")
+    run.add_argument("--results-dir", help=f"results store (default {RESULTS_DIR}; with --images ./{USER_RUNS}/<run>/results)")
+    run.add_argument("--out-dir", help=f"where boards are written (default {BOARDS_DIR}; with --images ./{USER_RUNS}/<run>)")
     add_format_argument(run)
     run.set_defaults(func=cmd_run)

@@ -265,25 +265,34 @@ def _check_counts(y: np.ndarray, names: list[str], source: Path) -> None:
                                  f"a typo.{hint} Fix the label, or add more images of that class.")
 
 
-def _checked_split(df: pd.DataFrame, hashes: list[str], source: Path) -> dict[Split, np.ndarray]:
-    """The user's own split column, checked: every split non-empty, no patient and no image in two splits."""
+def _checked_split(df: pd.DataFrame, hashes: list[str], source: Path,
+                   allow_duplicates: bool) -> tuple[dict[Split, np.ndarray], int]:
+    """The user's own split column, checked: every split non-empty, no patient and no image in two splits (unless
+    `allow_duplicates`: then how many images are in two splits)."""
     where = df["split"].to_numpy()
     for s in Split:
         if not (where == s.value).any():
             raise FolderDatasetError(f"{source}: no row has split {s.value!r}: train, val and test each need images "
                                      f"(or drop the split column to have the split made here).")
     checks = [("patient", df["patient_id"].to_numpy())] if "patient_id" in df.columns else []
+    shared = 0
     for what, keys in [*checks, ("image (same file content)", np.asarray(hashes))]:
         seen: dict[str, tuple[str, int]] = {}
         for i, (k, s) in enumerate(zip(keys, where, strict=True)):
             first = seen.setdefault(k, (s, i))
-            if first[0] != s:
-                j = first[1]
-                raise FolderDatasetError(
-                    f"{source}: the same {what} is in split {first[0]!r} (line {j + 2}: {df['path'].iloc[j]}) and "
-                    f"in split {s!r} (line {i + 2}: {df['path'].iloc[i]}): a test image must be unseen in training; "
-                    f"put all of its rows in one split.")
-    return {s: np.flatnonzero(where == s.value) for s in Split}
+            if first[0] == s:
+                continue
+            if what.startswith("image") and allow_duplicates:
+                shared += 1
+                continue
+            j = first[1]
+            extra = (" (or allow_duplicates=True / --allow-duplicates to keep a published split as it is: "
+                     "recorded)" if what.startswith("image") else "")
+            raise FolderDatasetError(
+                f"{source}: the same {what} is in split {first[0]!r} (line {j + 2}: {df['path'].iloc[j]}) and "
+                f"in split {s!r} (line {i + 2}: {df['path'].iloc[i]}): a test image must be unseen in training; "
+                f"put all of its rows in one split{extra}.")
+    return {s: np.flatnonzero(where == s.value) for s in Split}, shared
 
 
 def _groups(patients: np.ndarray, hashes: list[str]) -> np.ndarray:
@@ -329,14 +338,18 @@ def _read_all(paths: list[Path], source: Path) -> tuple[list[Pixels], list[str]]
 
 def folder_dataset(path: str | Path, name: str | None = None, size: int | None = None,
                    val_fraction: float = 0.1, test_fraction: float = 0.2, seed: int = 0, *,
-                   task: Task | str | None = None, resize: Resize = "pad", register: bool = False) -> DatasetSpec:
+                   task: Task | str | None = None, resize: Resize = "pad", mixed_size: int | None = None,
+                   allow_duplicates: bool = False, register: bool = False) -> DatasetSpec:
     """A `DatasetSpec` over a user's images: `path` is a folder with one subfolder per class, or a CSV (see the
     module doc).
 
-    `size`: the square side images are brought to by `resize` (default: the first image's shorter side). Labels:
+    `size`: the square side images are brought to by `resize`; default: their own size when all are squares of one
+    size (nothing resampled: a model's input policy resizes them, as for MedMNIST), else `mixed_size` (default:
+    the first image's shorter side). Labels:
     (N, 1) int64, or (N, K) 0/1 for a multi-label task; `labels` maps str(index) to the class name. The split is
     the CSV's `split` column when it has one, else `patient_split(labels, patients, val_fraction, test_fraction,
-    seed)`. The fingerprint hashes the content (images, labels, patients, splits, settings). `load` serves only
+    seed)`; a given split with the same image in two splits is refused unless `allow_duplicates` (a published
+    split kept as it is, e.g. BreastMNIST's: recorded). The fingerprint hashes the content (images, labels, patients, splits, settings). `load` serves only
     `size` (its `sizes`); `root` is ignored. `register=True` adds the spec to `DATASETS` (name: `name`, else the
     CSV's stem or the folder's name).
     """
@@ -365,15 +378,19 @@ def folder_dataset(path: str | Path, name: str | None = None, size: int | None =
     patients = df["patient_id"].to_numpy(dtype=str) if "patient_id" in df.columns else np.array(
         [f"row{i}" for i in range(len(df))])
     if "split" in df.columns:
-        splits = _checked_split(df, hashes, source)
-        split_how = "the CSV's split column"
+        splits, shared = _checked_split(df, hashes, source, allow_duplicates)
+        split_how = "the CSV's split column" + (f" ({shared} image(s) also in another split, kept as given)"
+                                                 if shared else "")
     else:
         strata = y[:, 0] if y.shape[1] == 1 else _rarest(y)
         splits = patient_split(strata, _groups(patients, hashes), val_fraction, test_fraction, seed,
                                class_names=class_names if y.shape[1] == 1 else None)
         split_how = (f"stratified, patient-level: val {val_fraction:g}, test {test_fraction:g}, seed {seed}")
 
-    size = int(size or min(pixels[0].array.shape[:2]))
+    shapes = {p.array.shape[:2] for p in pixels}
+    common = next(iter(shapes)) if len(shapes) == 1 else None
+    native = common[0] if common is not None and common[0] == common[1] else None
+    size = int(size or native or mixed_size or min(pixels[0].array.shape[:2]))
     if size < 1:
         raise FolderDatasetError(f"size must be a positive number of pixels, not {size}.")
     colour = any(p.array.ndim == 3 for p in pixels)
