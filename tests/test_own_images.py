@@ -212,6 +212,8 @@ def test_breastmnist_as_png_files_scores_exactly_as_the_npz(tmp_path: Path, medm
     assert main([*base, "--allow-duplicates"]) == 0  # ... unless kept as published, which is recorded
     ours = {r.cell.mode: r for r in ResultStore(tmp_path / "res").results()}
     assert set(ours) == {"features", "linear_probe"} and all(r.status == "ok" for r in ours.values())
+    assert all("8-bit: 780" in r.data.reading and "1 image(s) also in another split" in r.data.reading
+               for r in ours.values())
     [dataset] = {r.cell.dataset for r in ours.values()}
     suite = images_suite("breastmnist", 28, ("resnet18_28.random",), ("features", "linear_probe"), (28,), (0,))
     for cell in select_cells(suite, precision="fp32"):

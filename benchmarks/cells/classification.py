@@ -274,7 +274,8 @@ def run_classification_cell(
         data={"dataset": ds.name, "task": ds.task.value, "fingerprint": fingerprint, "n": {s.value: len(y[s])
               for s in Split}, "license": ds.license, "citation": ds.citation, "data_size": res.data_size,
               "policy": res.policy.value, "requested_size": res.requested_size, "input_size": res.input_size,
-              "bumped_to_min_size": res.bumped, "interpolation": res.interpolation},
+              "bumped_to_min_size": res.bumped, "interpolation": res.interpolation}
+             | ({"reading": ds.reading} if ds.reading else {}),
         model=model, metrics=section, provenance=finish(prov, t0),
     ).with_outputs(arrays, "classification-logits")
 

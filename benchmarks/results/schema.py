@@ -149,6 +149,7 @@ class DataRecord(_Record):
     positive_class: str | None = None
     test_images: list[str] | None = None
     second_observer: dict[str, float | None] | None = None  # the human baseline (depends on the test images only)
+    reading: str | None = None  # a user's own images: how the files became arrays (bits, window, channels, resize)
 
 
 class TrainingRecord(_Record):
