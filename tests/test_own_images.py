@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pydicom
 import pytest
 from PIL import Image
@@ -19,6 +20,7 @@ from benchmarks.data.folder import FolderDatasetError, folder_dataset
 from benchmarks.results import ResultStore
 from benchmarks.runner import select_cells
 from benchmarks.suites import images_suite
+from zoo import trained_meta
 from benchmarks.data.images import WINDOW_PERCENTILES, ImageReadError, fit, read_image, window
 
 
@@ -235,3 +237,24 @@ def test_images_run_refuses_suite_options_and_bad_names(tmp_path: Path, capsys: 
     assert "go with --images" in capsys.readouterr().err
     assert main(["run", "--images", str(tmp_path / "nope")]) == 2
     assert "nope not found" in capsys.readouterr().err
+
+
+def test_predict_with_a_kept_classifier_gives_its_stored_test_probabilities(tmp_path: Path, medmnist_dir: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MEDZOO_CHECKPOINT_DIR", str(tmp_path / "ckpt"))
+    monkeypatch.setattr(DATASETS, "_entries", dict(DATASETS._entries))
+    root = tmp_path / "breast"
+    csv = _breast_as_pngs(root, medmnist_dir)
+    assert main(["run", "--images", str(csv), "--allow-duplicates", "--models", "resnet18_28.random", "--modes",
+                 "scratch", "--epochs", "2", "--sizes", "28", "--precision", "fp32", "--save-checkpoints",
+                 "--results-dir", str(tmp_path / "res"), "--out-dir", str(tmp_path / "board")]) == 0
+    store = ResultStore(tmp_path / "res")
+    [r] = list(store.results())
+    pngs = [str(root / "test" / f"{i}.png") for i in range(r.data.n["test"])]
+    assert main(["predict", r.model.checkpoint.path, *pngs, "--out", str(tmp_path / "pred"), "--format", "plain"]) == 0
+    pred = pd.read_csv(tmp_path / "pred" / "predictions.csv")
+    _, stored = store.scores(r, "test")
+    assert list(pred.columns) == ["path", "predicted", "p_0", "p_1"] and list(pred["path"]) == pngs
+    np.testing.assert_allclose(pred["p_1"].to_numpy(), stored.reshape(len(pngs), -1)[:, -1], atol=1e-6)
+    threshold = trained_meta(r.model.checkpoint.path)["threshold"]
+    assert 0 < threshold < 1 and (pred["predicted"] == (pred["p_1"] >= threshold).astype(int)).all()

@@ -91,13 +91,21 @@ def classification_loop(train_data: SplitData, val_data: SplitData, transform: C
 
 
 # --- one cell ----------------------------------------------------------------------------------------------------
+def binary_threshold(task: Task, y_val: np.ndarray, logits_val: np.ndarray) -> float | None:
+    """A binary model's operating point, chosen on validation (`metrics.choose_threshold`): what its test
+    sensitivity/specificity use, and what `medzoo predict` labels new images with. None for other tasks."""
+    if task is not Task.BINARY:
+        return None
+    return metrics.choose_threshold(y_val, probabilities(logits_val, task.value))
+
+
 def score_outputs(task: Task, y: dict[Split, np.ndarray], logits: dict[Split, np.ndarray],
                   seed: int) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """The metrics section and the outputs arrays of a classification cell, the metrics computed from exactly the
     arrays stored: probabilities from the float32 logits (`schema.probabilities`); binary sensitivity/specificity
     at the threshold chosen on validation; bootstrap CIs and per-class AUC on test."""
     probs = {s: probabilities(logits[s], task.value) for s in (Split.VAL, Split.TEST)}
-    threshold = metrics.choose_threshold(y[Split.VAL], probs[Split.VAL]) if task is Task.BINARY else None
+    threshold = binary_threshold(task, y[Split.VAL], logits[Split.VAL])
     section = test_section(task, y[Split.TEST], probs[Split.TEST], threshold, seed) | {
         "val": finite_dict(metrics.evaluate(y[Split.VAL], probs[Split.VAL], task))}
     arrays = {}
@@ -265,6 +273,8 @@ def run_classification_cell(
         meta = {"task": ds.task.value, "arch": spec.name, "num_classes": ds.num_classes, "in_chans": ds.n_channels,
                 "mean": list(pre.mean), "std": list(pre.std), "input_size": res.input_size,
                 "data_size": res.data_size, "policy": res.policy.value, "interpolation": res.interpolation,
+                "requested_size": res.requested_size, "resize": ds.resize, "precision": cell.protocol.precision,
+                "threshold": binary_threshold(ds.task, y[Split.VAL], logits[Split.VAL]),
                 "label_names": [ds.labels[str(i)] for i in range(ds.num_classes)], "trained_on": ds.name,
                 "cell": cell.key}
         model["checkpoint"] = store.keep_model(cell, net, meta)

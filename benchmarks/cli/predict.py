@@ -1,11 +1,13 @@
-"""`medzoo predict`: segment images with a trained model; probability maps, masks and (with ground truth) Dice and
-a comparison panel, as PNG files."""
+"""`medzoo predict`: label or segment images with a model a run kept. A classifier writes `predictions.csv` (path,
+predicted label, one probability per class; a binary model labels at its validation-chosen threshold); a
+segmentation model writes probability maps, masks and (with ground truth) Dice and a comparison panel, as PNG
+files."""
 
 from __future__ import annotations
 
 import argparse
 import io
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 from rich.text import Text
@@ -14,6 +16,7 @@ from benchmarks.cli.console import add_format_argument, err, show
 
 if TYPE_CHECKING:
     import numpy as np
+    import torch
 
 
 def _read_image(path: str, channels: int) -> np.ndarray:
@@ -60,6 +63,79 @@ def _panel(image: np.ndarray, truth: np.ndarray, mask: np.ndarray, title: str) -
     return buf.getvalue()
 
 
+def classify(net: torch.nn.Module, meta: dict[str, Any], paths: list[str],
+             device: str) -> tuple[list[str], np.ndarray, list[str]]:
+    """(predicted labels, probabilities (N, K), class names) of image files, read and brought to the model's
+    input exactly as its training data was (`data.images`, the dataset's resize policy, the cell's input policy
+    and precision)."""
+    import numpy as np
+    import torch
+
+    from benchmarks.cells.classification import predict
+    from benchmarks.cells.prep import Resolution, SplitData, to_input
+    from benchmarks.data.images import fit, read_image
+    from benchmarks.results.schema import probabilities
+    from benchmarks.suites import Policy
+    from zoo import Task
+
+    task, names = Task(meta["task"]), list(meta["label_names"])
+    size, chans = int(meta["data_size"]), int(meta["in_chans"])
+    arrays = []
+    for path in paths:
+        a = read_image(path).array
+        if chans == 1 and a.ndim == 3:
+            from PIL import Image
+
+            a = np.asarray(Image.fromarray(a).convert("L"))  # ITU-R 601 luma, as Pillow converts
+        elif chans == 3 and a.ndim == 2:
+            a = np.repeat(a[..., None], 3, axis=2)
+        arrays.append(fit(a, size, meta.get("resize", "pad")))
+    res = Resolution(size, Policy(meta["policy"]), int(meta.get("requested_size", meta["input_size"])),
+                     int(meta["input_size"]))
+    mean, std = tuple(meta["mean"]), tuple(meta["std"])
+    logits, _ = predict(net, SplitData(np.stack(arrays), np.zeros((len(arrays), 1), np.int64)),
+                        lambda b: to_input(b, res, mean, std), task, 64, torch.device(device),
+                        meta.get("precision", "fp32"))
+    probs = probabilities(logits, task.value)
+    if task is Task.BINARY:
+        p1 = probs[:, -1] if probs.ndim == 2 else probs
+        threshold = meta.get("threshold")
+        labels = [names[int(p >= (0.5 if threshold is None else threshold))] for p in p1]
+        probs = np.stack([1 - p1, p1], axis=1)
+    elif task is Task.MULTILABEL:
+        labels = ["|".join(n for n, p in zip(names, row, strict=True) if p >= 0.5) for row in probs]
+    else:
+        labels = [names[int(i)] for i in probs.argmax(1)]
+    return labels, probs, names
+
+
+def _cmd_classify(args: argparse.Namespace, net: torch.nn.Module, meta: dict[str, Any]) -> None:
+    import csv
+    import io as _io
+    from pathlib import Path
+
+    from benchmarks.results.store import atomic_write
+
+    labels, probs, names = classify(net, meta, args.images, args.device)
+    buf = _io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["path", "predicted", *[f"p_{n}" for n in names]])
+    for path, label, row in zip(args.images, labels, probs, strict=True):
+        writer.writerow([path, label, *[f"{p:.9g}" for p in row]])
+    out = Path(args.out) / "predictions.csv"
+    atomic_write(out, buf.getvalue().encode())
+    threshold = meta.get("threshold")
+    table = Table(title=f"{meta['arch']} trained on {meta.get('trained_on', '?')} ({meta['task']}"
+                        + (f", threshold {threshold:.3f} chosen on validation" if threshold is not None else "")
+                        + f") — written: {out}")
+    for col in ("image", "predicted", *names):
+        table.add_column(col)
+    for path, label, row in zip(args.images, labels, probs, strict=True):
+        table.add_row(Text(path), Text(label), *[f"{p:.3f}" for p in row])
+    show(table, args.format, [{"path": p, "predicted": lab, **{n: float(v) for n, v in zip(names, row, strict=True)}}
+                              for p, lab, row in zip(args.images, labels, probs, strict=True)])
+
+
 def cmd_predict(args: argparse.Namespace) -> None:
     from pathlib import Path
 
@@ -70,15 +146,17 @@ def cmd_predict(args: argparse.Namespace) -> None:
     from benchmarks.metrics.segmentation import dice
     from benchmarks.results.store import atomic_write
 
+    net, meta = zoo.load_trained(args.checkpoint)
+    net = net.to(args.device)
+    if any(k not in meta for k in zoo.SEGMENTATION_META):
+        if args.truth:
+            raise zoo.MedzooError(f"--truth gives masks, but {args.checkpoint} is a {meta.get('task')} classifier: "
+                                  f"leave --truth out")
+        _cmd_classify(args, net, meta)
+        return
     if args.truth and len(args.truth) != len(args.images):
         raise zoo.MedzooError(f"--truth gives {len(args.truth)} masks for {len(args.images)} images: one per image, "
                               f"in order")
-    net, meta = zoo.load_trained(args.checkpoint)
-    if any(k not in meta for k in zoo.SEGMENTATION_META):
-        raise zoo.MedzooError(f"{args.checkpoint} is a {meta.get('task', 'classification')} model ({meta['arch']} "
-                              f"trained on {meta.get('trained_on', '?')}): `medzoo predict` segments images; export "
-                              f"it with `medzoo export` and load it with zoo.load_pretrained instead")
-    net = net.to(args.device)
     threshold = meta["threshold"] if args.threshold is None else args.threshold
     out_dir = Path(args.out)
     table = Table(title=f"{meta['arch']} trained on {meta.get('trained_on', '?')} — positive class: "
@@ -117,10 +195,13 @@ def cmd_predict(args: argparse.Namespace) -> None:
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    pd_ = sub.add_parser("predict", help="segment images with a trained model: probability maps and masks as PNG")
-    pd_.add_argument("checkpoint", help="a .safetensors model written by `medzoo run` (result: model.checkpoint)")
-    pd_.add_argument("images", nargs="+", help="image files (PNG, JPEG, TIFF, GIF)")
-    pd_.add_argument("--out", required=True, help="folder for <image>_prob.png and <image>_mask.png")
+    pd_ = sub.add_parser("predict", help="label images with a kept classifier (predictions.csv) or segment them "
+                                         "(probability maps and masks as PNG)")
+    pd_.add_argument("checkpoint", help="a .safetensors model kept by `medzoo run` (result: model.checkpoint; "
+                                        "--save-checkpoints keeps every finetune/scratch cell's)")
+    pd_.add_argument("images", nargs="+", help="image files (PNG, JPEG, TIFF, BMP, DICOM)")
+    pd_.add_argument("--out", required=True, help="folder for predictions.csv (a classifier) or <image>_prob.png "
+                                                  "and <image>_mask.png (a segmentation model)")
     pd_.add_argument("--truth", nargs="+", help="ground-truth masks, one per image: adds Dice and <image>_panel.png")
     pd_.add_argument("--invert-truth", action="store_true", help="dark pixels of --truth are positive (ISBI labels)")
     pd_.add_argument("--threshold", type=float, help="probability threshold (default: the model's, 0.5)")

@@ -70,6 +70,7 @@ class DatasetSpec:
     test_only: bool = False  # synthetic sets for the tests: hidden from `medzoo ls datasets`
     redistributable: bool = True  # False (DRIVE): a board's missing cells say the user must bring their own copy
     reading: str = ""  # how a user's files became these arrays (bit depth, window, channels, resize, split)
+    resize: str = "pad"  # how an image of another size is brought to this dataset's (`data.images.fit`; predict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "labels", MappingProxyType(dict(self.labels)))

@@ -427,7 +427,7 @@ def folder_dataset(path: str | Path, name: str | None = None, size: int | None =
         name=name, task=the_task, n_channels=3 if colour else 1,
         labels={str(i): c for i, c in enumerate(class_names)}, n_samples={s.value: len(splits[s]) for s in Split},
         sizes=(built_size,), license="user-provided", citation="", load=load, fingerprint=fingerprint,
-        description=f"{len(paths)} images from {source}", reading=reading,
+        description=f"{len(paths)} images from {source}", reading=reading, resize=resize,
     )
     if register:
         try:
