@@ -17,11 +17,11 @@ from benchmarks.cells import run_cell
 from benchmarks.cli import main
 from benchmarks.data import DATASETS, Split, Task
 from benchmarks.data.folder import FolderDatasetError, folder_dataset
+from benchmarks.data.images import WINDOW_PERCENTILES, ImageReadError, fit, read_image, window
 from benchmarks.results import ResultStore
 from benchmarks.runner import select_cells
 from benchmarks.suites import images_suite
 from zoo import trained_meta
-from benchmarks.data.images import WINDOW_PERCENTILES, ImageReadError, fit, read_image, window
 
 
 def _png(path: Path, value: int, side: int = 12, rgb: bool = False) -> None:
