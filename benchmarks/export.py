@@ -191,8 +191,8 @@ def export(source: Path | str, out_dir: Path | str, repo: str | None = None,
     net.pretrained_cfg.update(input_size=(int(meta["in_chans"]), size, size), mean=tuple(meta["mean"]),
                               std=tuple(meta["std"]), interpolation=meta.get("interpolation") or "bicubic",
                               crop_pct=1.0, license=card_license(meta))  # config.json says what the card says
-    facts = {k: meta[k] for k in ("task", "trained_on", "cell", "data_size", "policy", "threshold", "patch_size",
-                                  "overlap") if k in meta}
+    facts = {k: meta[k] for k in ("task", "trained_on", "cell", "data_size", "policy", "requested_size", "resize",
+                                  "precision", "threshold", "patch_size", "overlap") if k in meta}
     if result is not None:
         facts |= {"suite": result.suite, "metrics": result.test,
                   "ci": {k: list(v) for k, v in result.metrics.ci.items()} if result.metrics else {}}

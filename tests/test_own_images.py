@@ -12,6 +12,7 @@ import pydicom
 import pytest
 from PIL import Image
 from pydicom.data import get_testdata_file
+from test_weights import _hub_cache
 
 from benchmarks.cells import run_cell
 from benchmarks.cli import main
@@ -239,8 +240,15 @@ def test_images_run_refuses_suite_options_and_bad_names(tmp_path: Path, capsys: 
     assert "nope not found" in capsys.readouterr().err
 
 
-def test_predict_with_a_kept_classifier_gives_its_stored_test_probabilities(tmp_path: Path, medmnist_dir: Path,
+def test_predict_with_a_kept_classifier_gives_its_stored_test_probabilities(offline_env: Path, medmnist_dir: Path,
                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The kept model file, the folder `medzoo export` makes of it and that folder from a Hub cache all label the
+    test images with the probabilities the run stored."""
+    from huggingface_hub import constants
+
+    tmp_path = offline_env
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
     monkeypatch.setenv("MEDZOO_CHECKPOINT_DIR", str(tmp_path / "ckpt"))
     monkeypatch.setattr(DATASETS, "_entries", dict(DATASETS._entries))
     root = tmp_path / "breast"
@@ -258,3 +266,9 @@ def test_predict_with_a_kept_classifier_gives_its_stored_test_probabilities(tmp_
     np.testing.assert_allclose(pred["p_1"].to_numpy(), stored.reshape(len(pngs), -1)[:, -1], atol=1e-6)
     threshold = trained_meta(r.model.checkpoint.path)["threshold"]
     assert 0 < threshold < 1 and (pred["predicted"] == (pred["p_1"] >= threshold).astype(int)).all()
+    assert main(["export", r.model.checkpoint.path, "--out", str(tmp_path / "exported"), "--results-dir",
+                 str(tmp_path / "res")]) == 0
+    _hub_cache(tmp_path / "hf", "medzoo-test/breast", {p.name: p.read_bytes() for p in (tmp_path / "exported").iterdir()})
+    for model in (str(tmp_path / "exported"), "hf-hub:medzoo-test/breast"):
+        assert main(["predict", model, *pngs, "--out", str(tmp_path / "pred2"), "--format", "plain"]) == 0
+        pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "pred2" / "predictions.csv"), pred)

@@ -113,7 +113,8 @@ def build_from_folder(source: str | Path, cache_dir: Path | str | None = None, *
         model.pretrained_cfg.update({
             "input_size": (chans, saved.input_size, saved.input_size), "mean": saved.mean, "std": saved.std,
             "interpolation": saved.interpolation, "crop_pct": saved.crop_pct, "source": label, "tag": "exported",
-            "label_names": config.get("label_names") if n_cls == saved_classes else None})
+            "label_names": config.get("label_names") if n_cls == saved_classes else None,
+            "medzoo": config.get("medzoo") or {}})  # what the harness knew: task, threshold, input policy
     return model
 
 

@@ -136,6 +136,25 @@ def _cmd_classify(args: argparse.Namespace, net: torch.nn.Module, meta: dict[str
                               for p, lab, row in zip(args.images, labels, probs, strict=True)])
 
 
+def load_model(source: str) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """A model `medzoo run` kept (.safetensors), or one `medzoo export` wrote (a folder, or `hf-hub:ORG/NAME`),
+    with the facts predicting needs (the kept file's metadata; an export's config.json)."""
+    from pathlib import Path
+
+    import zoo
+
+    if not (source.startswith("hf-hub:") or Path(source).is_dir()):
+        return zoo.load_trained(source)
+    net = zoo.load_pretrained(source)
+    cfg = net.pretrained_cfg
+    facts = dict(cfg.get("medzoo") or {})
+    if "task" not in facts:
+        raise zoo.MedzooError(f"{source} was not exported by `medzoo export` (its config.json has no medzoo facts: "
+                              f"task, input policy): predict with the kept .safetensors instead")
+    return net, {"arch": cfg["architecture"], "in_chans": cfg["input_size"][0], "input_size": cfg["input_size"][-1],
+                 "mean": list(cfg["mean"]), "std": list(cfg["std"]), "label_names": cfg["label_names"], **facts}
+
+
 def cmd_predict(args: argparse.Namespace) -> None:
     from pathlib import Path
 
@@ -146,7 +165,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
     from benchmarks.metrics.segmentation import dice
     from benchmarks.results.store import atomic_write
 
-    net, meta = zoo.load_trained(args.checkpoint)
+    net, meta = load_model(args.checkpoint)
     net = net.to(args.device)
     if any(k not in meta for k in zoo.SEGMENTATION_META):
         if args.truth:
@@ -197,8 +216,9 @@ def cmd_predict(args: argparse.Namespace) -> None:
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     pd_ = sub.add_parser("predict", help="label images with a kept classifier (predictions.csv) or segment them "
                                          "(probability maps and masks as PNG)")
-    pd_.add_argument("checkpoint", help="a .safetensors model kept by `medzoo run` (result: model.checkpoint; "
-                                        "--save-checkpoints keeps every finetune/scratch cell's)")
+    pd_.add_argument("checkpoint", metavar="model",
+                     help="a .safetensors model kept by `medzoo run` (result: model.checkpoint; --save-checkpoints "
+                          "keeps every finetune/scratch cell's), or a folder `medzoo export` wrote, or hf-hub:ORG/NAME")
     pd_.add_argument("images", nargs="+", help="image files (PNG, JPEG, TIFF, BMP, DICOM)")
     pd_.add_argument("--out", required=True, help="folder for predictions.csv (a classifier) or <image>_prob.png "
                                                   "and <image>_mask.png (a segmentation model)")
