@@ -4,6 +4,7 @@ with multi-label labels or their own split, the task rule, and one clear error f
 from __future__ import annotations
 
 import shutil
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,7 @@ from zoo import trained_meta
 
 def _png(path: Path, value: int, side: int = 12, rgb: bool = False) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(value)
+    rng = np.random.default_rng([value, zlib.crc32(path.as_posix().encode())])  # distinct files: distinct noise
     shape = (side, side, 3) if rgb else (side, side)
     Image.fromarray(np.clip(value + rng.integers(-3, 4, shape), 0, 255).astype(np.uint8)).save(path)
 
@@ -138,6 +139,19 @@ def test_a_given_split_is_used_and_recorded(tmp_path: Path) -> None:
     rows = [f"{s}{i}.png,{'ab'[i % 2]},p{s}{i // 2},{s}" for s in ("train", "val", "test") for i in range(6)]
     ds = folder_dataset(_csv(tmp_path, rows))
     assert ds.n_samples == {"train": 6, "val": 6, "test": 6} and "split: the CSV's split column" in ds.reading
+
+
+def test_split_folders_as_tutorials_ship_them(tmp_path: Path) -> None:
+    """train/ and val/ only (the chest/abdomen tutorial's layout): val/ is the test set, validation comes from
+    train/; with a test/ folder every split is as given."""
+    root = tmp_path / "tutorial"
+    _classes(root / "train", {"abd": 16, "chest": 16})
+    _classes(root / "val", {"abd": 5, "chest": 5})
+    ds = folder_dataset(root, val_fraction=0.25)
+    assert ds.n_samples["test"] == 10 and ds.n_samples["train"] + ds.n_samples["val"] == 32 and ds.n_samples["val"]
+    assert "split folders; val drawn from train" in ds.reading
+    _classes(root / "test", {"abd": 3, "chest": 3})
+    assert folder_dataset(root).n_samples == {"train": 32, "val": 10, "test": 6}
 
 
 # --- errors: each names the problem and the fix -----------------------------------------------------------------------

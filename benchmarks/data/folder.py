@@ -9,8 +9,10 @@
 `path` is relative to the CSV's folder or absolute; `label` is an integer class index (0..K-1) or a class name
 (names are sorted to give the indices), or several labels joined by `|` for a multi-label task (`a|b`; an empty
 label: none present); `patient_id` is optional (without it every row is its own patient); `split` is optional
-(`train`/`val`/`test`: the user's own split, checked; without it the split is made here). In the folder layout
-(`PATH/<class>/**/<image>`), the subfolder names are the classes and every image is its own patient.
+(`train`/`val`/`test`: the user's own split, checked; rows without `val` have validation drawn from train; without
+the column the split is made here). In the folder layout (`PATH/<class>/**/<image>`), the subfolder names are the
+classes and every image is its own patient; `PATH/{train,val[,test]}/<class>/...` gives the split by folder (with
+no `test/`, `val/` is the held-out test set, as the tutorials that ship this layout report on it).
 
 The task is inferred only where that is unambiguous: `|` in a label → multi-label, two classes → binary,
 otherwise multi-class; ordinal only when asked (`task="ordinal"`: integer grades 0..K-1, or names in sorted order).
@@ -168,10 +170,27 @@ def _repair(where: np.ndarray, gi: np.ndarray, y: np.ndarray, active: list[int],
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", *DICOM_SUFFIXES)
 
 
-def _table_of_folder(root: Path) -> pd.DataFrame:
-    """The folder layout `root/<class>/**/<image>` as rows (path, label)."""
-    rows = [(str(f), d.name) for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".")
+def _subfolders(root: Path) -> list[Path]:
+    return [d for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".")]
+
+
+def _class_rows(root: Path) -> list[tuple[str, str]]:
+    return [(str(f), d.name) for d in _subfolders(root)
             for f in sorted(d.rglob("*")) if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES]
+
+
+def _table_of_folder(root: Path) -> pd.DataFrame:
+    """The folder layout `root/<class>/**/<image>` as rows (path, label); or, when the subfolders are split names
+    (`train/`, `val/`[, `test/`], each with class subfolders, as many tutorials ship data), rows (path, label,
+    split) — with `train/` and `val/` only, `val/` is the held-out test set (what such tutorials report on) and
+    validation is drawn from `train/` (see `folder_dataset`)."""
+    names = {d.name for d in _subfolders(root)}
+    if "train" in names and names <= {s.value for s in Split}:
+        test = "test" if "test" in names else "val"
+        rows = [(path, label, "test" if d.name == test else d.name) for d in _subfolders(root)
+                for path, label in _class_rows(d)]
+        return pd.DataFrame(rows, columns=["path", "label", "split"])
+    rows = _class_rows(root)
     if not rows:
         raise FolderDatasetError(
             f"{root} holds no images in class subfolders: put each class's images in a subfolder named after the "
@@ -270,10 +289,11 @@ def _checked_split(df: pd.DataFrame, hashes: list[str], source: Path,
     """The user's own split column, checked: every split non-empty, no patient and no image in two splits (unless
     `allow_duplicates`: then how many images are in two splits)."""
     where = df["split"].to_numpy()
-    for s in Split:
+    for s in (Split.TRAIN, Split.TEST):  # no val rows: validation is drawn from train
         if not (where == s.value).any():
-            raise FolderDatasetError(f"{source}: no row has split {s.value!r}: train, val and test each need images "
-                                     f"(or drop the split column to have the split made here).")
+            raise FolderDatasetError(f"{source}: no row has split {s.value!r}: train and test each need images, "
+                                     f"val may be drawn from train (or drop the split column to have the whole "
+                                     f"split made here).")
     checks = [("patient", df["patient_id"].to_numpy())] if "patient_id" in df.columns else []
     shared = 0
     for what, keys in [*checks, ("image (same file content)", np.asarray(hashes))]:
@@ -379,8 +399,15 @@ def folder_dataset(path: str | Path, name: str | None = None, size: int | None =
         [f"row{i}" for i in range(len(df))])
     if "split" in df.columns:
         splits, shared = _checked_split(df, hashes, source, allow_duplicates)
-        split_how = "the CSV's split column" + (f" ({shared} image(s) also in another split, kept as given)"
-                                                 if shared else "")
+        split_how = ("the split folders" if source.is_dir() else "the CSV's split column") + (
+            f" ({shared} image(s) also in another split, kept as given)" if shared else "")
+        if not len(splits[Split.VAL]):
+            train = splits[Split.TRAIN]
+            strata = y[train, 0] if y.shape[1] == 1 else _rarest(y[train])
+            part = patient_split(strata, _groups(patients[train], [hashes[i] for i in train]), val_fraction, 0.0,
+                                 seed, class_names=class_names if y.shape[1] == 1 else None)
+            splits |= {Split.TRAIN: train[part[Split.TRAIN]], Split.VAL: train[part[Split.VAL]]}
+            split_how += f"; val drawn from train (stratified, patient-level: {val_fraction:g}, seed {seed})"
     else:
         strata = y[:, 0] if y.shape[1] == 1 else _rarest(y)
         splits = patient_split(strata, _groups(patients, hashes), val_fraction, test_fraction, seed,
