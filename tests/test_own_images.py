@@ -145,12 +145,13 @@ def test_split_folders_as_tutorials_ship_them(tmp_path: Path) -> None:
     """train/ and val/ only (the chest/abdomen tutorial's layout): val/ is the test set, validation comes from
     train/; with a test/ folder every split is as given."""
     root = tmp_path / "tutorial"
-    _classes(root / "train", {"abd": 16, "chest": 16})
-    _classes(root / "val", {"abd": 5, "chest": 5})
+    _classes(root / "TRAIN", {"abd": 16, "chest": 16})
+    _classes(root / "VAL", {"abd": 5, "chest": 5})
+    _png(root / "TEST" / "chest2.png", 90)  # the tutorial's TEST/: loose images to predict, no labels
     ds = folder_dataset(root, val_fraction=0.25)
     assert ds.n_samples["test"] == 10 and ds.n_samples["train"] + ds.n_samples["val"] == 32 and ds.n_samples["val"]
     assert "split folders; val drawn from train" in ds.reading
-    _classes(root / "test", {"abd": 3, "chest": 3})
+    _classes(root / "TEST", {"abd": 3, "chest": 3})
     assert folder_dataset(root).n_samples == {"train": 32, "val": 10, "test": 6}
 
 

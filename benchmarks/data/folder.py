@@ -181,14 +181,15 @@ def _class_rows(root: Path) -> list[tuple[str, str]]:
 
 def _table_of_folder(root: Path) -> pd.DataFrame:
     """The folder layout `root/<class>/**/<image>` as rows (path, label); or, when the subfolders are split names
-    (`train/`, `val/`[, `test/`], each with class subfolders, as many tutorials ship data), rows (path, label,
-    split) — with `train/` and `val/` only, `val/` is the held-out test set (what such tutorials report on) and
+    (`train/`, `val/`[, `test/`] in any case, each with class subfolders, as many tutorials ship data), rows (path,
+    label, split) — with no labelled `test/`, `val/` is the held-out test set (what such tutorials report on) and
     validation is drawn from `train/` (see `folder_dataset`)."""
-    names = {d.name for d in _subfolders(root)}
-    if "train" in names and names <= {s.value for s in Split}:
-        test = "test" if "test" in names else "val"
-        rows = [(path, label, "test" if d.name == test else d.name) for d in _subfolders(root)
-                for path, label in _class_rows(d)]
+    by_split = {d.name.lower(): d for d in _subfolders(root)}
+    if "train" in by_split and set(by_split) <= {s.value for s in Split}:
+        labelled = {name: _class_rows(d) for name, d in by_split.items()}
+        test = "test" if labelled.get("test") else "val"  # a test/ of loose, unlabelled images is not a split
+        rows = [(path, label, "test" if name == test else name) for name, found in labelled.items()
+                if name != "test" or test == "test" for path, label in found]
         return pd.DataFrame(rows, columns=["path", "label", "split"])
     rows = _class_rows(root)
     if not rows:
