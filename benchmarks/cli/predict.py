@@ -148,7 +148,7 @@ def load_model(source: str) -> tuple[torch.nn.Module, dict[str, Any]]:
     net = zoo.load_pretrained(source)
     cfg = net.pretrained_cfg
     facts = dict(cfg.get("medzoo") or {})
-    if "task" not in facts:
+    if "task" not in facts and not all(k in facts for k in zoo.SEGMENTATION_META):
         raise zoo.MedzooError(f"{source} was not exported by `medzoo export` (its config.json has no medzoo facts: "
                               f"task, input policy): predict with the kept .safetensors instead")
     return net, {"arch": cfg["architecture"], "in_chans": cfg["input_size"][0], "input_size": cfg["input_size"][-1],
