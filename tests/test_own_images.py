@@ -65,6 +65,19 @@ def test_16_bit_images_are_windowed_by_the_percentile_rule_not_divided(tmp_path:
     assert len(np.unique(px.array)) > 200 and px.how.startswith("window p0.5-p99.5")
 
 
+def test_tiff_16_bit_jpeg_and_rgb_are_read_through_pillow(tmp_path: Path) -> None:
+    values = (np.arange(32 * 32).reshape(32, 32) * 40).astype(np.uint16)
+    Image.fromarray(values).save(tmp_path / "x.tif")
+    tif = read_image(tmp_path / "x.tif")
+    lo, hi = np.percentile(values.astype(np.float64), WINDOW_PERCENTILES)
+    np.testing.assert_array_equal(tif.array, window(values, lo, hi))
+    rgb = np.zeros((16, 16, 3), np.uint8)
+    rgb[..., 0] = 200
+    Image.fromarray(rgb).save(tmp_path / "x.jpg", quality=95)
+    jpg = read_image(tmp_path / "x.jpg")
+    assert jpg.array.shape == (16, 16, 3) and jpg.how == "8-bit" and abs(int(jpg.array[8, 8, 0]) - 200) < 5
+
+
 def _dicom(tmp_path: Path, name: str, **fields: object) -> Path:
     ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
     for k, v in fields.items():
