@@ -106,6 +106,13 @@ def test_dicom_applies_its_rescale_and_window(tmp_path: Path) -> None:
     np.testing.assert_array_equal(inverted.array, 255 - no_window.array)
 
 
+def test_colour_dicom_keeps_its_colours() -> None:
+    """pydicom already converts YBR JPEG pixels to RGB: a second conversion turned this red square green."""
+    for name in ("SC_rgb_jpeg_dcmtk.dcm", "SC_rgb_dcmtk_+eb+cr.dcm"):
+        px = read_image(Path(get_testdata_file(name)))
+        assert px.array.shape == (100, 100, 3) and px.array[0, 0, 0] > 250 and px.array[0, 0, 1:].max() < 5, name
+
+
 def test_unreadable_dicom_names_the_file_and_the_fix(tmp_path: Path) -> None:
     bad = tmp_path / "broken.dcm"
     bad.write_bytes(b"\0" * 128 + b"DICM" + b"garbage")
@@ -132,6 +139,8 @@ def test_class_subfolders_are_the_classes(tmp_path: Path) -> None:
     images, labels = ds.load("test", 12)
     np.testing.assert_allclose(images.reshape(len(images), -1).mean(1), 31 + 60 * labels[:, 0], atol=3)
     assert "8-bit: 30" in ds.reading and "resize pad to 12 px" in ds.reading and "seed 1" in ds.reading
+    (tmp_path / "xray" / "chest" / "notes.txt").write_text("scanner B")  # passed over, but said
+    assert "ignored (not image files): .txt 1" in folder_dataset(tmp_path / "xray").reading
 
 
 def test_multilabel_from_pipes_and_ordinal_only_when_asked(tmp_path: Path) -> None:
@@ -146,6 +155,14 @@ def test_multilabel_from_pipes_and_ordinal_only_when_asked(tmp_path: Path) -> No
     assert folder_dataset(grades, task="ordinal").task is Task.ORDINAL
     with pytest.raises(FolderDatasetError, match="3 classes.*multiclass task, not binary"):
         folder_dataset(grades, task="binary")
+
+
+def test_multilabel_integer_labels_are_ordered_as_numbers(tmp_path: Path) -> None:
+    labels = ["0|10", "2", "1|2", "10", "0", "1", "2|10", "0|1"] * 4
+    ds = folder_dataset(_csv(tmp_path, [f"i{i}.png,{lab}" for i, lab in enumerate(labels)], header="path,label"),
+                        val_fraction=0.25, test_fraction=0.25)
+    assert dict(ds.labels) == {"0": "0", "1": "1", "2": "2", "3": "10"}  # column k is label k, 10 last
+    assert int(np.concatenate([ds.load(s, 12)[1] for s in Split])[:, 3].sum()) == 12
 
 
 def test_a_given_split_is_used_and_recorded(tmp_path: Path) -> None:
@@ -169,6 +186,27 @@ def test_split_folders_as_tutorials_ship_them(tmp_path: Path) -> None:
 
 
 # --- errors: each names the problem and the fix -----------------------------------------------------------------------
+
+def test_an_unknown_column_is_refused_not_ignored(tmp_path: Path) -> None:
+    """A misspelt patient column, ignored, would let one patient's images into two splits."""
+    rows = [f"i{i}.png,{'ab'[i % 2]},p{i // 4}" for i in range(20)]
+    with pytest.raises(FolderDatasetError, match=r"unknown column 'patient' \(did you mean 'patient_id'\?\)"):
+        folder_dataset(_csv(tmp_path, rows, header="path,label,patient"))
+
+
+def test_a_given_split_without_a_class_and_stray_split_folders(tmp_path: Path) -> None:
+    rows = [f"{s}{i}.png,{'ab'[i % 2] if s != 'test' else 'a'},{s}" for s in ("train", "val", "test") for i in range(6)]
+    with pytest.raises(FolderDatasetError, match=r"split 'test' has no image of class 'b'"):
+        folder_dataset(_csv(tmp_path, rows, header="path,label,split"))
+    root = tmp_path / "tree"
+    _classes(root / "train", {"a": 6, "b": 6})
+    _classes(root / "valid", {"a": 2, "b": 2})
+    with pytest.raises(FolderDatasetError, match=r"a train/ folder and valid/: split folders are named train/, val/"):
+        folder_dataset(root)
+    _png(tmp_path / "loose" / "train" / "x.png", 50)
+    with pytest.raises(FolderDatasetError, match=r"train holds no images in class subfolders"):
+        folder_dataset(tmp_path / "loose")
+
 
 def test_empty_folder_and_one_class(tmp_path: Path) -> None:
     (tmp_path / "empty" / "chest").mkdir(parents=True)
@@ -294,6 +332,8 @@ def test_predict_with_a_kept_classifier_gives_its_stored_test_probabilities(offl
     np.testing.assert_allclose(pred["p_1"].to_numpy(), stored.reshape(len(pngs), -1)[:, -1], atol=1e-6)
     threshold = trained_meta(r.model.checkpoint.path)["threshold"]
     assert 0 < threshold < 1 and (pred["predicted"] == (pred["p_1"] >= threshold).astype(int)).all()
+    assert main(["predict", r.model.checkpoint.path, *pngs[:5], "--threshold", "0", "--out", str(tmp_path / "t0")]) == 0
+    assert (pd.read_csv(tmp_path / "t0" / "predictions.csv")["predicted"] == 1).all()  # --threshold is honoured
     assert main(["export", r.model.checkpoint.path, "--out", str(tmp_path / "exported"), "--results-dir",
                  str(tmp_path / "res")]) == 0
     _hub_cache(tmp_path / "hf", "medzoo-test/breast", {p.name: p.read_bytes() for p in (tmp_path / "exported").iterdir()})

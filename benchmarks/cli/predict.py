@@ -63,11 +63,12 @@ def _panel(image: np.ndarray, truth: np.ndarray, mask: np.ndarray, title: str) -
     return buf.getvalue()
 
 
-def classify(net: torch.nn.Module, meta: dict[str, Any], paths: list[str],
-             device: str) -> tuple[list[str], np.ndarray, list[str]]:
+def classify(net: torch.nn.Module, meta: dict[str, Any], paths: list[str], device: str,
+             threshold: float | None = None) -> tuple[list[str], np.ndarray, list[str]]:
     """(predicted labels, probabilities (N, K), class names) of image files, read and brought to the model's
     input exactly as its training data was (`data.images`, the dataset's resize policy, the cell's input policy
-    and precision)."""
+    and precision). `threshold`: a binary model's (default: the one it chose on validation) or a multi-label
+    model's per label (default 0.5)."""
     import numpy as np
     import torch
 
@@ -99,11 +100,12 @@ def classify(net: torch.nn.Module, meta: dict[str, Any], paths: list[str],
     probs = probabilities(logits, task.value)
     if task is Task.BINARY:
         p1 = probs[:, -1] if probs.ndim == 2 else probs
-        threshold = meta.get("threshold")
-        labels = [names[int(p >= (0.5 if threshold is None else threshold))] for p in p1]
+        cut = threshold if threshold is not None else meta.get("threshold")
+        labels = [names[int(p >= (0.5 if cut is None else cut))] for p in p1]
         probs = np.stack([1 - p1, p1], axis=1)
     elif task is Task.MULTILABEL:
-        labels = ["|".join(n for n, p in zip(names, row, strict=True) if p >= 0.5) for row in probs]
+        cut = 0.5 if threshold is None else threshold
+        labels = ["|".join(n for n, p in zip(names, row, strict=True) if p >= cut) for row in probs]
     else:
         labels = [names[int(i)] for i in probs.argmax(1)]
     return labels, probs, names
@@ -116,7 +118,7 @@ def _cmd_classify(args: argparse.Namespace, net: torch.nn.Module, meta: dict[str
 
     from benchmarks.results.store import atomic_write
 
-    labels, probs, names = classify(net, meta, args.images, args.device)
+    labels, probs, names = classify(net, meta, args.images, args.device, args.threshold)
     buf = _io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["path", "predicted", *[f"p_{n}" for n in names]])
@@ -126,7 +128,8 @@ def _cmd_classify(args: argparse.Namespace, net: torch.nn.Module, meta: dict[str
     atomic_write(out, buf.getvalue().encode())
     threshold = meta.get("threshold")
     table = Table(title=f"{meta['arch']} trained on {meta.get('trained_on', '?')} ({meta['task']}"
-                        + (f", threshold {threshold:.3f} chosen on validation" if threshold is not None else "")
+                        + (f", threshold {args.threshold:g} (--threshold)" if args.threshold is not None else
+                           f", threshold {threshold:.3f} chosen on validation" if threshold is not None else "")
                         + f") — written: {out}")
     for col in ("image", "predicted", *names):
         table.add_column(col)
@@ -168,9 +171,9 @@ def cmd_predict(args: argparse.Namespace) -> None:
     net, meta = load_model(args.checkpoint)
     net = net.to(args.device)
     if any(k not in meta for k in zoo.SEGMENTATION_META):
-        if args.truth:
-            raise zoo.MedzooError(f"--truth gives masks, but {args.checkpoint} is a {meta.get('task')} classifier: "
-                                  f"leave --truth out")
+        if args.truth or args.invert_truth:
+            raise zoo.MedzooError(f"--truth and --invert-truth give masks, but {args.checkpoint} is a "
+                                  f"{meta.get('task')} classifier: leave them out")
         _cmd_classify(args, net, meta)
         return
     if args.truth and len(args.truth) != len(args.images):
@@ -219,12 +222,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     pd_.add_argument("checkpoint", metavar="model",
                      help="a .safetensors model kept by `medzoo run` (result: model.checkpoint; --save-checkpoints "
                           "keeps every finetune/scratch cell's), or a folder `medzoo export` wrote, or hf-hub:ORG/NAME")
-    pd_.add_argument("images", nargs="+", help="image files (PNG, JPEG, TIFF, BMP, DICOM)")
+    pd_.add_argument("images", nargs="+", help="image files: PNG, JPEG, TIFF, BMP, and DICOM for classifiers")
     pd_.add_argument("--out", required=True, help="folder for predictions.csv (a classifier) or <image>_prob.png "
                                                   "and <image>_mask.png (a segmentation model)")
     pd_.add_argument("--truth", nargs="+", help="ground-truth masks, one per image: adds Dice and <image>_panel.png")
     pd_.add_argument("--invert-truth", action="store_true", help="dark pixels of --truth are positive (ISBI labels)")
-    pd_.add_argument("--threshold", type=float, help="probability threshold (default: the model's, 0.5)")
+    pd_.add_argument("--threshold", type=float,
+                     help="probability threshold (default: the model's: a binary classifier's chosen on validation, "
+                          "0.5 for multi-label labels and segmentation)")
     pd_.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     add_format_argument(pd_)
     pd_.set_defaults(func=cmd_predict)

@@ -179,14 +179,29 @@ def _class_rows(root: Path) -> list[tuple[str, str]]:
             for f in sorted(d.rglob("*")) if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES]
 
 
+def _ignored(root: Path) -> str:
+    """The files a folder layout passes over (not images by their suffix; hidden ones aside), for the record."""
+    kinds = Counter(f.suffix.lower() or "(no suffix)" for f in root.rglob("*")
+                    if f.is_file() and not f.name.startswith(".") and f.suffix.lower() not in IMAGE_SUFFIXES)
+    return "; ignored (not image files): " + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())) if kinds else ""
+
+
 def _table_of_folder(root: Path) -> pd.DataFrame:
     """The folder layout `root/<class>/**/<image>` as rows (path, label); or, when the subfolders are split names
     (`train/`, `val/`[, `test/`] in any case, each with class subfolders, as many tutorials ship data), rows (path,
     label, split) — with no labelled `test/`, `val/` is the held-out test set (what such tutorials report on) and
     validation is drawn from `train/` (see `folder_dataset`)."""
     by_split = {d.name.lower(): d for d in _subfolders(root)}
-    if "train" in by_split and set(by_split) <= {s.value for s in Split}:
+    if "train" in by_split:
+        other = sorted(set(by_split) - {s.value for s in Split})
+        if other:
+            raise FolderDatasetError(f"{root} has a train/ folder and {', '.join(other)}/: split folders are named "
+                                     f"train/, val/ and test/ (each with one subfolder per class); rename them, or "
+                                     f"move the class folders up if train is a class.")
         labelled = {name: _class_rows(d) for name, d in by_split.items()}
+        if not labelled["train"]:
+            raise FolderDatasetError(f"{by_split['train']} holds no images in class subfolders: put each class's "
+                                     f"images in train/<class>/ (and val/<class>/, test/<class>/).")
         test = "test" if labelled.get("test") else "val"  # a test/ of loose, unlabelled images is not a split
         rows = [(path, label, "test" if name == test else name) for name, found in labelled.items()
                 if name != "test" or test == "test" for path, label in found]
@@ -211,6 +226,14 @@ def _read_csv(csv_path: Path) -> pd.DataFrame:
                                  f"`{','.join(map(str, df.columns))}`, expected `{HEADER}` as the first row.")
     if df.empty:
         raise FolderDatasetError(f"{csv_path} has a header but no rows: add one row `{HEADER}` per image.")
+    known = ("path", "label", "patient_id", "split")
+    for c in df.columns:
+        if c not in known:
+            close = difflib.get_close_matches(c.replace(" ", "_"), known, n=1, cutoff=0.4)
+            raise FolderDatasetError(f"{csv_path}: unknown column {c!r}"
+                                     + (f" (did you mean {close[0]!r}?)" if close else "")
+                                     + f": the columns are `{HEADER}`; rename it, or remove it (an ignored patient "
+                                       f"column would let one patient's images into two splits).")
     cols = ["path", "label"] + [c for c in ("patient_id", "split") if c in df.columns]
     df = df[cols].apply(lambda col: col.str.strip())
     for col in [c for c in cols if c != "label"]:  # an empty label is a multi-label row with no label present
@@ -253,10 +276,13 @@ def _labels(values: np.ndarray, source: Path, task: Task | None) -> tuple[np.nda
     """(labels (N, 1) or multi-hot (N, K), class names, task): the task inferred only where unambiguous."""
     if task is Task.MULTILABEL or (task is None and any("|" in v for v in values)):
         sets = [sorted({t.strip() for t in v.split("|") if t.strip()}) for v in values.tolist()]
-        names = sorted({t for s in sets for t in s})
+        tokens = {t for s in sets for t in s}
+        numeric = all(re.fullmatch(r"\d+", t) for t in tokens)
+        names = sorted(tokens, key=int) if numeric else sorted(tokens)
         y = np.zeros((len(values), len(names)), np.int64)
+        column = {n: k for k, n in enumerate(names)}
         for i, s in enumerate(sets):
-            y[i, np.searchsorted(names, s)] = 1
+            y[i, [column[t] for t in s]] = 1
         return y, names, Task.MULTILABEL
     if any(v == "" for v in values):
         raise FolderDatasetError(f"{source}: empty label on line(s) {_lines(np.flatnonzero(values == ''))}: fill "
@@ -285,16 +311,24 @@ def _check_counts(y: np.ndarray, names: list[str], source: Path) -> None:
                                  f"a typo.{hint} Fix the label, or add more images of that class.")
 
 
-def _checked_split(df: pd.DataFrame, hashes: list[str], source: Path,
-                   allow_duplicates: bool) -> tuple[dict[Split, np.ndarray], int]:
+def _checked_split(df: pd.DataFrame, hashes: list[str], source: Path, allow_duplicates: bool, y: np.ndarray,
+                   names: list[str]) -> tuple[dict[Split, np.ndarray], int]:
     """The user's own split column, checked: every split non-empty, no patient and no image in two splits (unless
     `allow_duplicates`: then how many images are in two splits)."""
     where = df["split"].to_numpy()
     for s in (Split.TRAIN, Split.TEST):  # no val rows: validation is drawn from train
         if not (where == s.value).any():
-            raise FolderDatasetError(f"{source}: no row has split {s.value!r}: train and test each need images, "
-                                     f"val may be drawn from train (or drop the split column to have the whole "
-                                     f"split made here).")
+            raise FolderDatasetError(f"{source}: no image in split {s.value!r}: train and test each need images, "
+                                     f"val may be drawn from train (or leave the split to medzoo).")
+    for s in Split:
+        rows = where == s.value
+        if rows.any() and not (s is Split.VAL and y.shape[1] > 1):
+            present = y[rows].any(0) if y.shape[1] > 1 else np.isin(np.arange(len(names)), y[rows, 0])
+            if not present.all():
+                raise FolderDatasetError(
+                    f"{source}: split {s.value!r} has no image of class {names[int(np.flatnonzero(~present)[0])]!r}: "
+                    f"every class needs images in train, val and test to be learnt and scored; move some there "
+                    f"(or leave the split to medzoo, which stratifies it).")
     checks = [("patient", df["patient_id"].to_numpy())] if "patient_id" in df.columns else []
     shared = 0
     for what, keys in [*checks, ("image (same file content)", np.asarray(hashes))]:
@@ -399,20 +433,20 @@ def folder_dataset(path: str | Path, name: str | None = None, size: int | None =
     patients = df["patient_id"].to_numpy(dtype=str) if "patient_id" in df.columns else np.array(
         [f"row{i}" for i in range(len(df))])
     if "split" in df.columns:
-        splits, shared = _checked_split(df, hashes, source, allow_duplicates)
+        splits, shared = _checked_split(df, hashes, source, allow_duplicates, y, class_names)
         split_how = ("the split folders" if source.is_dir() else "the CSV's split column") + (
             f" ({shared} image(s) also in another split, kept as given)" if shared else "")
         if not len(splits[Split.VAL]):
             train = splits[Split.TRAIN]
             strata = y[train, 0] if y.shape[1] == 1 else _rarest(y[train])
             part = patient_split(strata, _groups(patients[train], [hashes[i] for i in train]), val_fraction, 0.0,
-                                 seed, class_names=class_names if y.shape[1] == 1 else None)
+                                 seed, class_names=_strata_names(y, class_names))
             splits |= {Split.TRAIN: train[part[Split.TRAIN]], Split.VAL: train[part[Split.VAL]]}
             split_how += f"; val drawn from train (stratified, patient-level: {val_fraction:g}, seed {seed})"
     else:
         strata = y[:, 0] if y.shape[1] == 1 else _rarest(y)
         splits = patient_split(strata, _groups(patients, hashes), val_fraction, test_fraction, seed,
-                               class_names=class_names if y.shape[1] == 1 else None)
+                               class_names=_strata_names(y, class_names))
         split_how = (f"stratified, patient-level: val {val_fraction:g}, test {test_fraction:g}, seed {seed}")
 
     shapes = {p.array.shape[:2] for p in pixels}
@@ -430,7 +464,7 @@ def folder_dataset(path: str | Path, name: str | None = None, size: int | None =
     channels = ("grayscale" if not colour else "RGB (grey images replicated)"
                 if any(p.array.ndim == 2 for p in pixels) else "RGB")
     reading = (f"{'; '.join(f'{h}: {n}' for h, n in sorted(hows.items()))}; {channels}; resize {resize} to "
-               f"{size} px; split: {split_how}")
+               f"{size} px; split: {split_how}" + (_ignored(source) if source.is_dir() else ""))
     where = np.empty(len(paths), dtype=object)
     for s, idx in splits.items():
         where[idx] = s.value
@@ -464,6 +498,11 @@ def folder_dataset(path: str | Path, name: str | None = None, size: int | None =
             raise DuplicateNameError(f"dataset {name!r} is already registered: pass another name= to "
                                      f"folder_dataset.") from None
     return spec
+
+
+def _strata_names(y: np.ndarray, class_names: list[str]) -> list[str]:
+    """Names of the split's strata: the classes; multi-label rows are stratified by their rarest label, or none."""
+    return class_names if y.shape[1] == 1 else [*class_names, "(no label)"]
 
 
 def _rarest(y: np.ndarray) -> np.ndarray:

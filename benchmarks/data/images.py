@@ -1,6 +1,7 @@
 """Reading a user's image files into the uint8 arrays the harness trains on, and saying how.
 
-PNG, JPEG, TIFF and BMP go through Pillow, DICOM (`.dcm`, or any file with the DICOM preamble) through pydicom
+PNG, JPEG, TIFF and BMP go through Pillow, DICOM (`.dcm`, or a file a CSV names that has the DICOM preamble) through
+pydicom
 (`pip install pydicom`). 8-bit images are kept as they are: grayscale as (H, W), colour as (H, W, 3). Images with more
 than 8 bits are windowed to 8 bits, and the window is recorded with the dataset:
 
@@ -80,15 +81,10 @@ def _dicom(path: Path, data: bytes) -> Pixels:
                              f"compressed, install a decoder (pip install pylibjpeg pylibjpeg-libjpeg); otherwise "
                              f"replace the file or remove it.") from None
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2"))
-    if raw.ndim == 3 and raw.shape[-1] != 3 or raw.ndim > 3:
+    if (raw.ndim == 3 and raw.shape[-1] != 3) or raw.ndim > 3:
         raise ImageReadError(f"{path} holds {raw.shape} pixels (several frames?): give one 2-D image per file.")
-    if raw.ndim == 3:  # colour
-        if photometric != "RGB":
-            from pydicom.pixels import convert_color_space
-
-            raw = convert_color_space(raw, photometric, "RGB")
-        return (Pixels(raw.astype(np.uint8), "DICOM RGB, 8-bit") if raw.dtype == np.uint8 and raw.max() <= 255
-                else percentile_window(raw))
+    if raw.ndim == 3:  # colour: pydicom's pixel_array is RGB already (it converts YBR itself)
+        return Pixels(raw, "DICOM RGB, 8-bit") if raw.dtype == np.uint8 else percentile_window(raw)
     values = apply_modality_lut(raw, ds).astype(np.float64)
     center, width = ds.get("WindowCenter"), ds.get("WindowWidth")
     if center is not None and width is not None:
