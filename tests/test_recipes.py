@@ -27,7 +27,7 @@ CHEAPER = {"chest-vs-abdomen.md": [("--sizes 299", "--sizes 75 --epochs 2")],
 
 def commands(page: Path) -> list[str]:
     """The page's medzoo and cat commands, in order (data downloads and listings are the stand-in's job)."""
-    blocks = re.findall(r"```bash\n(.*?)```", page.read_text(), flags=re.S)
+    blocks = re.findall(r"```bash\n(.*?)```", page.read_text(), flags=re.DOTALL)
     lines = [ln.strip() for b in blocks for ln in b.splitlines()]
     out = [ln for ln in lines if ln.startswith(("medzoo ", "cat "))]
     for old, new in CHEAPER[page.name]:
@@ -39,7 +39,7 @@ def commands(page: Path) -> list[str]:
 def run_page(page: Path, cwd: Path, env: dict[str, str]) -> str:
     script = "set -euo pipefail\n" + "\n".join(commands(page)) + "\n"
     bin_dir = str(Path(sys.executable).parent)
-    done = subprocess.run(["bash", "-c", script], cwd=cwd, capture_output=True, text=True, timeout=900,
+    done = subprocess.run(["bash", "-c", script], cwd=cwd, capture_output=True, text=True, timeout=900, check=False,
                           env=os.environ | env | {"PATH": bin_dir + os.pathsep + os.environ["PATH"]})
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done.stdout
