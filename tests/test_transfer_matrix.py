@@ -158,6 +158,11 @@ def test_matrix_board_and_heatmap(matrix_run: tuple[Path, ResultStore]) -> None:
         assert len(runs) == 2
         chosen = transfer_matrix.chosen_scratch(runs)[seed]
         assert chosen.metrics.val["auc"] == max(r.metrics.val["auc"] for r in runs)
+    # a seed that has not run every budget yet has no reference (choosing among what finished is not the rule)
+    mine = [r for r in results if r.cell.dataset == results[0].cell.dataset]
+    last, longest = max(r.cell.seed for r in mine), max(r.cell.protocol.epochs for r in mine)
+    partial = [r for r in mine if (r.cell.seed, r.cell.protocol.epochs) != (last, longest)]
+    assert set(transfer_matrix.chosen_scratch(partial)) == {r.cell.seed for r in mine} - {last}
     md = (tmp / "lb" / "tm-test.md").read_text()
     assert "### features" in md and "| *scratch (reference; epochs chosen per seed)* |" in md and "—" in md
     assert "Δbest" in md and " ep)" in md

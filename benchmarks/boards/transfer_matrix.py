@@ -51,9 +51,17 @@ def _val_auc(r: Result) -> float:
 
 
 def chosen_scratch(results: list[Result]) -> dict[int, Result]:
-    """Seed → the from-scratch result whose budget (epochs) scored the best validation AUC (ties: fewer epochs)."""
+    """Seed → the from-scratch result whose budget (epochs) scored the best validation AUC (ties: fewer epochs),
+    among the seeds that have run every budget any seed ran (a seed still missing one is left out: choosing among
+    the budgets that happen to have finished would not be the rule)."""
+    budgets = {r.cell.protocol.epochs for r in results}
+    ran: dict[int, set[int]] = {}
+    for r in results:
+        ran.setdefault(r.cell.seed, set()).add(r.cell.protocol.epochs)
     out: dict[int, Result] = {}
     for r in sorted(results, key=lambda r: (r.cell.seed, r.cell.protocol.epochs)):
+        if ran[r.cell.seed] != budgets:
+            continue
         best = out.get(r.cell.seed)
         if best is None or _val_auc(r) > _val_auc(best):
             out[r.cell.seed] = r
