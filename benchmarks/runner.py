@@ -91,14 +91,9 @@ def select_cells(suite: Suite, models: list[str] | None = None, datasets: list[s
                  epochs: int | None = None, precision: str | None = None) -> list[Cell]:
     """The suite's cells through the filters (`suites.select`); a bad filter or an empty selection is a
     `MedzooError`."""
-    known = [m.value for m in TransferMode]
-    if any(s < 0 for s in seeds or ()):
-        raise MedzooError(f"--seeds {' '.join(map(str, seeds or ()))}: seeds are whole numbers >= 0")
+    _check_seeds_modes(seeds, modes)
     if epochs is not None and epochs < 1:
         raise MedzooError(f"--epochs {epochs}: give at least 1 epoch")
-    for m in modes or ():
-        if m not in known:
-            raise MedzooError(f"unknown mode {m!r}: one of {', '.join(known)}")
     _check_filters(suite, models, datasets, sizes)
     try:
         cells = select(suite, models=models, datasets=datasets, modes=modes, sizes=sizes, seeds=seeds, epochs=epochs,
@@ -108,6 +103,16 @@ def select_cells(suite: Suite, models: list[str] | None = None, datasets: list[s
     if not cells:
         raise MedzooError(f"no cell of {suite.id} matches the filters (`medzoo ls suites`, `medzoo ls`)")
     return cells
+
+
+def _check_seeds_modes(seeds: list[int] | None, modes: list[str] | None) -> None:
+    """One error for a negative seed or an unknown mode, before any cell (suites and --images alike)."""
+    if any(s < 0 for s in seeds or ()):
+        raise MedzooError(f"--seeds {' '.join(map(str, seeds or ()))}: seeds are whole numbers >= 0")
+    known = [m.value for m in TransferMode]
+    for m in modes or ():
+        if m not in known:
+            raise MedzooError(f"unknown mode {m!r}: one of {', '.join(known)}")
 
 
 def _check_filters(suite: Suite, models: list[str] | None, datasets: list[str] | None,
@@ -161,12 +166,9 @@ def images_run(path: str, *, task: str | None, resize: str, models: list[str] | 
     from benchmarks.data.folder import folder_dataset
     from benchmarks.suites import IMAGES_DEFAULTS, images_suite
 
-    known = [m.value for m in TransferMode]
-    for m in modes or ():
-        if m not in known:
-            raise MedzooError(f"unknown mode {m!r}: one of {', '.join(known)}")
-    if any(s < 1 for s in sizes or ()) or any(s < 0 for s in seeds or ()):
-        raise MedzooError("--sizes are pixels >= 1 and --seeds whole numbers >= 0")
+    _check_seeds_modes(seeds, modes)
+    if any(s < 1 for s in sizes or ()):
+        raise MedzooError(f"--sizes {' '.join(map(str, sizes or ()))}: sizes are pixels >= 1")
     chosen_models = model_names(models or list(IMAGES_DEFAULTS["models"]))
     chosen_sizes = tuple(sizes or IMAGES_DEFAULTS["sizes"])
     ds = folder_dataset(path, task=task, resize=resize, mixed_size=max(chosen_sizes),  # type: ignore[arg-type]
