@@ -18,6 +18,7 @@ import torch
 from benchmarks.results.schema import Result
 from benchmarks.suites import Cell
 from zoo import MedzooError
+from zoo.extras import require
 
 CellFn = Callable[[Cell], Result]
 
@@ -73,11 +74,8 @@ class RayExecutor:
         self.threads = threads or max(1, int(cpus))
 
     def map(self, fn: CellFn, cells: Iterable[Cell]) -> Iterator[Outcome]:
-        try:
-            import ray
-            from ray.exceptions import RayError, RayTaskError
-        except ImportError:
-            raise MedzooError("--executor ray needs Ray: pip install 'medzoo[ray]' (or pip install ray)") from None
+        ray = require("ray", "--executor ray")
+        errors = require("ray.exceptions", "--executor ray")
         if not ray.is_initialized():
             try:
                 ray.init(address=self.address, log_to_driver=False, configure_logging=False)
@@ -97,13 +95,13 @@ class RayExecutor:
             cell = pending.pop(ref)
             try:
                 result = ray.get(ref)
-            except RayTaskError as e:  # the cell raised: a user error stops the run, anything else fails the cell
+            except errors.RayTaskError as e:  # the cell raised: a user error stops the run, anything else fails the cell
                 if isinstance(e.cause, MedzooError):
                     for other in pending:
                         ray.cancel(other, force=True)
                     raise e.cause from None
                 yield Outcome(cell, None, f"{type(e.cause).__name__}: {e.cause}".splitlines()[0])
-            except RayError as e:  # the worker died (killed, out of memory) on every attempt
+            except errors.RayError as e:  # the worker died (killed, out of memory) on every attempt
                 yield Outcome(cell, None, f"{type(e).__name__} after {self.retries + 1} attempts: "
                                           f"{str(e).splitlines()[0]}")
             else:

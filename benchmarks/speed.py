@@ -41,6 +41,7 @@ from benchmarks.data import DATASETS, Split
 from benchmarks.results.schema import probabilities
 from benchmarks.suites import SUITES, Cell, Policy, Protocol
 from zoo import TransferMode
+from zoo.extras import require
 
 FEATURE_MODELS = ("resnet18", "resnet50", "vgg16", "inception_v3", "legacy_xception")
 PROBE = Protocol(epochs=30, batch_size=128, optimizer="adamw", lr=1e-3, weight_decay=1e-4, schedule="cosine",
@@ -280,7 +281,7 @@ def linear_probe(data_dir: Path | str | None, seed: int = 0) -> list[Row]:
 def finetune_path(data_dir: Path | str | None, batches: int = 5, repeats: int = 3) -> list[Row]:
     """Training images/s of resnet18_28 on PneumoniaMNIST: medzoo's batched path against the medmnist Dataset with
     per-sample ToTensor + Normalize through a DataLoader (batch 128); same model, optimiser and batch size."""
-    import medmnist
+    medmnist = require("medmnist", "the data-path speed rows")
     from torch.utils.data import DataLoader
     from torchvision import transforms
 

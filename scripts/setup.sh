@@ -7,5 +7,5 @@ PYTHON="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet torch==2.14.1 torchvision==0.29.1
-.venv/bin/python -m pip install --quiet -e ".[dev,ray,dicom]"
+.venv/bin/python -m pip install --quiet -e ".[all,dev]"
 .venv/bin/python -c "import torch, zoo; print(f'medzoo ready: torch {torch.__version__}, {len(zoo.list_models())} models')"

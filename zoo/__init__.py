@@ -17,11 +17,11 @@ from zoo._specs import ModelSpec, Preprocess, Task, WeightsSpec
 from zoo._transfer import (HEADS, TransferMode, extract_features, fit_head, make_head, param_groups, prepare,
                            preprocess_images, train_mode)
 from zoo._weights import fetch, hub_unreachable, offline, unreachable, verify_sha256
-from zoo.errors import (HashMismatchError, InputShapeError, MedzooError, UnknownNameError, WeightsMismatchError,
-                        WeightsUnavailableError)
+from zoo.errors import (HashMismatchError, InputShapeError, MedzooError, MissingExtraError, UnknownNameError,
+                        WeightsMismatchError, WeightsUnavailableError)
 
 __all__ = [
-    "HEADS", "PRECISIONS", "SCRATCH_PREPROCESS", "Bf16EmulatedWarning", "Bf16Support", "SEGMENTATION_META", "HashMismatchError", "InputShapeError", "MedzooError",
+    "HEADS", "PRECISIONS", "SCRATCH_PREPROCESS", "Bf16EmulatedWarning", "Bf16Support", "SEGMENTATION_META", "HashMismatchError", "InputShapeError", "MedzooError", "MissingExtraError",
     "ModelSpec", "Preprocess", "Registry", "Task", "TransferMode", "UnknownNameError", "WeightsMismatchError",
     "WeightsSpec", "WeightsUnavailableError",
     "autocast", "bf16_support", "check_precision", "cpu_flags", "create_model", "extract_features", "fetch", "fit_head", "fp32_parts", "get_spec", "ieee_fp32", "image_to_tensor", "list_models",

@@ -21,6 +21,7 @@ from torch import nn
 from zoo._factory import create_model
 from zoo._precision import autocast
 from zoo.errors import InputShapeError, MedzooError
+from zoo.extras import require
 
 META_KEY = "medzoo"
 REQUIRED_META = ("arch", "num_classes", "in_chans", "mean", "std")
@@ -45,7 +46,7 @@ def sliding_window(net: nn.Module, image: torch.Tensor, patch_size: int, overlap
     `overlap` (fraction of the window), probabilities averaged where windows overlap (MONAI's sliding window,
     constant weights; images smaller than a window are padded and cropped back). The network runs in `precision`
     (bf16: its 1x1 output conv, the sigmoid and the averaging stay fp32)."""
-    from monai.inferers import sliding_window_inference  # here, not at import: monai pulls pandas, matplotlib, skimage
+    inferers = require("monai.inferers", "sliding-window inference")  # here, not at import: monai is heavy
 
     was = net.training
     net.eval()
@@ -55,9 +56,9 @@ def sliding_window(net: nn.Module, image: torch.Tensor, patch_size: int, overlap
         return logits.float().sigmoid()
 
     try:
-        prob = sliding_window_inference(image.unsqueeze(0).to(device), roi_size=(patch_size, patch_size),
-                                        sw_batch_size=batch_size, predictor=predictor, overlap=overlap,
-                                        mode="constant")
+        prob = inferers.sliding_window_inference(image.unsqueeze(0).to(device), roi_size=(patch_size, patch_size),
+                                                 sw_batch_size=batch_size, predictor=predictor, overlap=overlap,
+                                                 mode="constant")
     finally:
         net.train(was)
     assert isinstance(prob, torch.Tensor)

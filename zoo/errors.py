@@ -37,3 +37,7 @@ class WeightsUnavailableError(MedzooError, RuntimeError):
 
 class InputShapeError(MedzooError, ValueError):
     """Images with the wrong number of channels or a wrong size for the model."""
+
+
+class MissingExtraError(MedzooError, ImportError):
+    """An optional dependency is not installed; the message names the `pip install 'medzoo[EXTRA]'` that brings it."""

@@ -17,6 +17,7 @@ from benchmarks.boards import classification, segmentation, transfer_matrix
 from benchmarks.results import ResultStore
 from benchmarks.suites import Suite
 from zoo import UnknownNameError
+from zoo.extras import has
 
 
 class Board(Protocol):
@@ -54,11 +55,15 @@ def suite_board(store: ResultStore, suite: Suite) -> pd.DataFrame:
 
 
 def generate(store: ResultStore, suite: Suite, b: pd.DataFrame | None = None) -> dict[str, str | bytes]:
-    """File name → content for the suite's board (the CLI writes them through the store's atomic writer)."""
+    """File name → content for the suite's board (the CLI writes them through the store's atomic writer); the
+    `.png` only where matplotlib (the `[plots]` extra) is installed."""
     kind = board_of(suite)
     b = kind.board(store, suite) if b is None else b  # the paired bootstraps run once, not once per file
-    return {f"{suite.name}.md": kind.markdown(store, suite, b), f"{suite.name}.csv": kind.csv_text(store, suite, b),
-            f"{suite.name}.png": kind.plot_png(store, suite, b)}
+    files: dict[str, str | bytes] = {f"{suite.name}.md": kind.markdown(store, suite, b),
+                                     f"{suite.name}.csv": kind.csv_text(store, suite, b)}
+    if has("matplotlib"):
+        files[f"{suite.name}.png"] = kind.plot_png(store, suite, b)
+    return files
 
 
 def check(store: ResultStore, suite: Suite, out_dir: Path | str) -> list[str]:

@@ -23,7 +23,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from monai.losses import DiceCELoss
 from torch import nn
 
 import zoo
@@ -57,6 +56,7 @@ from benchmarks.results import ResultStore
 from benchmarks.results.schema import Result, finite_dict
 from benchmarks.suites import Cell, SegProtocol
 from zoo import MedzooError, TransferMode, WeightsUnavailableError
+from zoo.extras import require
 
 THRESHOLD = 0.5
 VAL_PATCH_SEED = 0  # the fixed validation crops: the same for every cell, seed and model
@@ -200,7 +200,7 @@ def predict_images(net: nn.Module, images: Images, p: SegProtocol, device: torch
 
 def segmentation_loop(train_imgs: Images, val_imgs: Images, val_samples: list[SegSample], p: SegProtocol,
                       device: torch.device, report: Report = quiet) -> Loop:
-    loss_fn = DiceCELoss(sigmoid=True, batch=True)
+    loss_fn = require("monai.losses", "segmentation training").DiceCELoss(sigmoid=True, batch=True)
     n_batches = -(-p.patches_per_epoch // p.batch_size)
     xv, yv = val_imgs.crops(p.val_patches, p.patch_size, torch.Generator().manual_seed(VAL_PATCH_SEED))
     xv = xv.contiguous(memory_format=torch.channels_last)

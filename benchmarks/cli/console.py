@@ -81,6 +81,8 @@ def show(table: Table, fmt: str | None, records: Sequence[Mapping[str, Any]] | N
         widths = [max(len(c) for c in col) for col in zip(headers, *rows, strict=True)]
         for r in (headers, *rows):
             print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+        if table.caption:
+            print(_plain(table.caption))
 
 
 def show_facts(facts: Mapping[str, str], fmt: str | None) -> None:

@@ -21,6 +21,7 @@ def write_board(suite: Suite, store: ResultStore, out_dir: str, fmt: str | None)
 
     from benchmarks import boards
     from benchmarks.results.store import atomic_write
+    from zoo.extras import install_hint
 
     board = boards.suite_board(store, suite)
     files = boards.generate(store, suite, board)
@@ -28,6 +29,9 @@ def write_board(suite: Suite, store: ResultStore, out_dir: str, fmt: str | None)
         path = Path(out_dir) / name
         atomic_write(path, content if isinstance(content, bytes) else content.encode())
         err.print(f"wrote {path}", markup=False, highlight=False, soft_wrap=True)
+    if f"{suite.name}.png" not in files:
+        err.print(f"no {suite.name}.png: plots need matplotlib ({install_hint('matplotlib')})", markup=False,
+                  highlight=False, soft_wrap=True)
     show(boards.rich_table(store, suite, board), fmt, json.loads(board.to_json(orient="records")))
 
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
+from rich.text import Text
 
 from benchmarks.cli.console import add_format_argument, chosen_format, err, out, print_json, show, show_facts
 
@@ -66,7 +67,7 @@ def _ls_models(args: argparse.Namespace) -> None:
 def _ls_datasets(args: argparse.Namespace) -> None:
     from benchmarks.data import DATASETS
 
-    table = Table(title="datasets")
+    table = Table(title="datasets", caption=Text("; ".join(DATASETS.absent.values())) if DATASETS.absent else None)
     records: list[dict[str, Any]] = []
     for col in ("name", "task", "channels", "classes", "train / val / test", "sizes", "license"):
         table.add_column(col)

@@ -1,9 +1,8 @@
 """Reading a user's image files into the uint8 arrays the harness trains on, and saying how.
 
 PNG, JPEG, TIFF and BMP go through Pillow, DICOM (`.dcm`, or a file a CSV names that has the DICOM preamble) through
-pydicom
-(`pip install pydicom`). 8-bit images are kept as they are: grayscale as (H, W), colour as (H, W, 3). Images with more
-than 8 bits are windowed to 8 bits, and the window is recorded with the dataset:
+pydicom (`pip install 'medzoo[dicom]'`). 8-bit images are kept as they are: grayscale as (H, W), colour as (H, W, 3).
+Images with more than 8 bits are windowed to 8 bits, and the window is recorded with the dataset:
 
 - a DICOM file's stored values go through its modality LUT (Rescale Slope / Intercept: Hounsfield units for CT),
   then its own first VOI window (Window Center / Width) when it has one; MONOCHROME1 is inverted so that bright is
@@ -27,6 +26,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from zoo import MedzooError
+from zoo.extras import require
 
 WINDOW_PERCENTILES = (0.5, 99.5)
 RESIZE_POLICIES = ("pad", "squash")
@@ -68,11 +68,8 @@ def is_dicom(path: Path, head: bytes) -> bool:
 
 
 def _dicom(path: Path, data: bytes) -> Pixels:
-    try:
-        import pydicom
-        from pydicom.pixels import apply_modality_lut
-    except ImportError:
-        raise ImageReadError(f"{path} is DICOM, which needs pydicom: pip install pydicom") from None
+    pydicom = require("pydicom", f"reading {path} (DICOM)")
+    apply_modality_lut = require("pydicom.pixels", "reading DICOM").apply_modality_lut
     try:
         ds = pydicom.dcmread(io.BytesIO(data))
         raw = ds.pixel_array
@@ -133,6 +130,16 @@ def read_image(path: str | Path, data: bytes | None = None) -> Pixels:
             raise ImageReadError(f"{path} cannot be read ({e.strerror or e}): check the path and its "
                                  f"permissions.") from None
     return _dicom(path, data) if is_dicom(path, data[:132]) else _pillow(path, data)
+
+
+def as_channels(pixels: np.ndarray, channels: int) -> np.ndarray:
+    """Grey `(H, W)` or RGB `(H, W, 3)` pixels with `channels` channels: grey is replicated to RGB, RGB becomes its
+    ITU-R 601 luma as Pillow converts it; pixels that already match are returned as they are."""
+    if channels == 3 and pixels.ndim == 2:
+        return np.repeat(pixels[..., None], 3, axis=2)
+    if channels == 1 and pixels.ndim == 3:
+        return np.asarray(Image.fromarray(pixels).convert("L"))
+    return pixels
 
 
 def fit(pixels: np.ndarray, size: int, policy: Resize = "pad") -> np.ndarray:

@@ -14,6 +14,7 @@ from sklearn.metrics import roc_auc_score
 
 from benchmarks.metrics.registry import Metric, register_metric
 from zoo import Task
+from zoo.extras import require
 
 _SEG = frozenset({Task.SEGMENTATION})
 for _metric in (  # computed by the scorers below; auc, acc, sensitivity and specificity are shared with classification
@@ -95,15 +96,14 @@ def _confusion_metrics(tp: int, fp: int, fn: int, tn: int) -> dict[str, float]:
 def adapted_rand_error(interior_true: np.ndarray, interior_pred: np.ndarray) -> float:
     """scikit-image's adapted Rand error (SNEMI3D definition) of one slice, on 4-connected components of the
     cell-interior masks; pixels that are membrane in the ground truth (label 0) are ignored, as in scikit-image."""
-    from skimage.measure import label
-    from skimage.metrics import adapted_rand_error as _are
-
-    true_labels = label(interior_true, connectivity=1)
-    pred_labels = label(interior_pred, connectivity=1)
+    measure = require("skimage.measure", "the adapted Rand error")
+    metrics = require("skimage.metrics", "the adapted Rand error")
+    true_labels = measure.label(interior_true, connectivity=1)
+    pred_labels = measure.label(interior_pred, connectivity=1)
     if not true_labels.any():
         return float("nan")
     with np.errstate(divide="ignore", invalid="ignore"):
-        return float(_are(true_labels, pred_labels)[0])
+        return float(metrics.adapted_rand_error(true_labels, pred_labels)[0])
 
 
 def isbi_metrics(prob: ArrayLike, target: ArrayLike, threshold: float = 0.5) -> dict[str, float]:

@@ -12,13 +12,12 @@
   `AttentionUnet` with widths 32 … 512.
 
 All are given timm's contract by `SegmentationContract`: features are the per-pixel decoder features before the
-output conv. Weights: smp models take smp's ImageNet encoder weights (`imagenet` tag: HF Hub `smp-hub/*`,
-revision pinned by smp) into the encoder only; offline they are built with random encoders. The others have no
-pretrained weights in medzoo.
+output conv. Weights: smp models take smp's ImageNet encoder weights (`imagenet` tag: HF Hub `smp-hub/*` at the
+revision smp pins, copied into `_SMP_HUB` below and checked against smp by a test) into the encoder only; offline
+they are built with random encoders. The others have no pretrained weights in medzoo.
 
-MONAI and segmentation-models-pytorch are imported inside the functions that use them, so that listing models does
-not load MONAI (it pulls in pandas, matplotlib and scikit-image); smp's pinned encoder table is read when this file
-registers its models.
+MONAI and segmentation-models-pytorch (the `[seg]` extra) are imported inside the builders, so that every model is
+listed without them and building one without them is one error naming `pip install 'medzoo[seg]'`.
 """
 
 from __future__ import annotations
@@ -29,6 +28,7 @@ from torch import nn
 from zoo._adapters import SegmentationContract
 from zoo._registry import register_model
 from zoo._specs import Builder, Preprocess, Task, WeightsSpec
+from zoo.extras import require
 from zoo.models._common import IMAGENET_MEAN, IMAGENET_STD
 
 
@@ -102,20 +102,25 @@ def unet2015_w32(*, num_classes: int, in_chans: int = 3) -> nn.Module:
                 feature_dim=32, num_params=7940321, gflops=21.194, **SEG)
 def attention_unet_w32(*, num_classes: int, in_chans: int = 3) -> nn.Module:
     """Attention U-Net (MONAI AttentionUnet), widths 32-512."""
-    from monai.networks.nets import AttentionUnet
-
-    net = AttentionUnet(spatial_dims=2, in_channels=in_chans, out_channels=num_classes,
+    nets = require("monai.networks.nets", "attention_unet_w32")
+    net = nets.AttentionUnet(spatial_dims=2, in_channels=in_chans, out_channels=num_classes,
                         channels=(32, 64, 128, 256, 512), strides=(2, 2, 2, 2))
     return SegmentationContract(nn.Sequential(net.model[0], net.model[1]), net.model[2].conv,
                                 first_conv="0.conv.0.conv", size_divisor=16)
 
 
-def _smp_weights(encoder: str) -> dict[str, WeightsSpec]:
-    from segmentation_models_pytorch.encoders import encoders as smp_encoders
+#  encoder   smp's ImageNet encoder weights: (HF Hub repo, the revision smp pins)
+_SMP_HUB = {
+    "vgg11": ("smp-hub/vgg11.imagenet", "ad8b90e1051c38fdbf399cf5016886a1be357390"),
+    "resnet18": ("smp-hub/resnet18.imagenet", "3f2325ff978283d47aa6a1d6878ca20565622683"),
+    "resnet34": ("smp-hub/resnet34.imagenet", "7a57b34f723329ff020b3f8bc41771163c519d0c"),
+}
 
-    hub = smp_encoders[encoder]["pretrained_settings"]["imagenet"]  # smp's own pinned repo + revision
+
+def _smp_weights(encoder: str) -> dict[str, WeightsSpec]:
+    repo, revision = _SMP_HUB[encoder]
     return {"imagenet": WeightsSpec(
-        tag="imagenet", source=f"hf-hub:{hub['repo_id']}", revision=hub["revision"], target="body.encoder",
+        tag="imagenet", source=f"hf-hub:{repo}", revision=revision, target="body.encoder",
         pretrain_data="imagenet-1k", license="bsd-3-clause (torchvision ImageNet weights, via smp-hub)",
         num_classes=None, preprocess=Preprocess(input_size=256, mean=IMAGENET_MEAN, std=IMAGENET_STD),
         notes="encoder only; decoder and head start random",
@@ -134,8 +139,7 @@ _SMP_VARIANTS = [
 
 def _smp_builder(name: str, cls: str, encoder: str, first_conv: str) -> Builder:
     def build(*, num_classes: int, in_chans: int = 3) -> nn.Module:
-        import segmentation_models_pytorch as smp
-
+        smp = require("segmentation_models_pytorch", name)
         net = getattr(smp, cls)(encoder_name=encoder, encoder_weights=None, in_channels=in_chans,
                                 classes=num_classes)
         return SegmentationContract(_EncoderDecoder(net), net.segmentation_head[0],

