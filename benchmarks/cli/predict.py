@@ -42,10 +42,11 @@ def _png(a: np.ndarray) -> bytes:
 
 def _panel(image: np.ndarray, truth: np.ndarray, mask: np.ndarray, title: str) -> bytes:
     """image | ground truth | prediction, as a PNG."""
-    import matplotlib
     import numpy as np
 
-    matplotlib.use("Agg")
+    from zoo.extras import require
+
+    require("matplotlib", "the --truth panel").use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(12, 4.3))
@@ -63,59 +64,12 @@ def _panel(image: np.ndarray, truth: np.ndarray, mask: np.ndarray, title: str) -
     return buf.getvalue()
 
 
-def classify(net: torch.nn.Module, meta: dict[str, Any], paths: list[str], device: str,
-             threshold: float | None = None) -> tuple[list[str], np.ndarray, list[str]]:
-    """(predicted labels, probabilities (N, K), class names) of image files, read and brought to the model's
-    input exactly as its training data was (`data.images`, the dataset's resize policy, the cell's input policy
-    and precision). `threshold`: a binary model's (default: the one it chose on validation) or a multi-label
-    model's per label (default 0.5)."""
-    import numpy as np
-    import torch
-
-    from benchmarks.cells.classification import predict
-    from benchmarks.cells.prep import Resolution, SplitData, to_input
-    from benchmarks.data.images import fit, read_image
-    from benchmarks.results.schema import probabilities
-    from benchmarks.suites import Policy
-    from zoo import Task
-
-    task, names = Task(meta["task"]), list(meta["label_names"])
-    size, chans = int(meta["data_size"]), int(meta["in_chans"])
-    arrays = []
-    for path in paths:
-        a = read_image(path).array
-        if chans == 1 and a.ndim == 3:
-            from PIL import Image
-
-            a = np.asarray(Image.fromarray(a).convert("L"))  # ITU-R 601 luma, as Pillow converts
-        elif chans == 3 and a.ndim == 2:
-            a = np.repeat(a[..., None], 3, axis=2)
-        arrays.append(fit(a, size, meta.get("resize", "pad")))
-    res = Resolution(size, Policy(meta["policy"]), int(meta.get("requested_size", meta["input_size"])),
-                     int(meta["input_size"]))
-    mean, std = tuple(meta["mean"]), tuple(meta["std"])
-    logits, _ = predict(net, SplitData(np.stack(arrays), np.zeros((len(arrays), 1), np.int64)),
-                        lambda b: to_input(b, res, mean, std), task, 64, torch.device(device),
-                        meta.get("precision", "fp32"))
-    probs = probabilities(logits, task.value)
-    if task is Task.BINARY:
-        p1 = probs[:, -1] if probs.ndim == 2 else probs
-        cut = threshold if threshold is not None else meta.get("threshold")
-        labels = [names[int(p >= (0.5 if cut is None else cut))] for p in p1]
-        probs = np.stack([1 - p1, p1], axis=1)
-    elif task is Task.MULTILABEL:
-        cut = 0.5 if threshold is None else threshold
-        labels = ["|".join(n for n, p in zip(names, row, strict=True) if p >= cut) for row in probs]
-    else:
-        labels = [names[int(i)] for i in probs.argmax(1)]
-    return labels, probs, names
-
-
 def _cmd_classify(args: argparse.Namespace, net: torch.nn.Module, meta: dict[str, Any]) -> None:
     import csv
     import io as _io
     from pathlib import Path
 
+    from benchmarks.predict import classify
     from benchmarks.results.store import atomic_write
 
     labels, probs, names = classify(net, meta, args.images, args.device, args.threshold)
@@ -139,25 +93,6 @@ def _cmd_classify(args: argparse.Namespace, net: torch.nn.Module, meta: dict[str
                               for p, lab, row in zip(args.images, labels, probs, strict=True)])
 
 
-def load_model(source: str) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """A model `medzoo run` kept (.safetensors), or one `medzoo export` wrote (a folder, or `hf-hub:ORG/NAME`),
-    with the facts predicting needs (the kept file's metadata; an export's config.json)."""
-    from pathlib import Path
-
-    import zoo
-
-    if not (source.startswith("hf-hub:") or Path(source).is_dir()):
-        return zoo.load_trained(source)
-    net = zoo.load_pretrained(source)
-    cfg = net.pretrained_cfg
-    facts = dict(cfg.get("medzoo") or {})
-    if "task" not in facts and not all(k in facts for k in zoo.SEGMENTATION_META):
-        raise zoo.MedzooError(f"{source} was not exported by `medzoo export` (its config.json has no medzoo facts: "
-                              f"task, input policy): predict with the kept .safetensors instead")
-    return net, {"arch": cfg["architecture"], "in_chans": cfg["input_size"][0], "input_size": cfg["input_size"][-1],
-                 "mean": list(cfg["mean"]), "std": list(cfg["std"]), "label_names": cfg["label_names"], **facts}
-
-
 def cmd_predict(args: argparse.Namespace) -> None:
     from pathlib import Path
 
@@ -166,7 +101,9 @@ def cmd_predict(args: argparse.Namespace) -> None:
 
     import zoo
     from benchmarks.metrics.segmentation import dice
+    from benchmarks.predict import load_model
     from benchmarks.results.store import atomic_write
+    from zoo.extras import require
 
     net, meta = load_model(args.checkpoint)
     net = net.to(args.device)
@@ -179,6 +116,8 @@ def cmd_predict(args: argparse.Namespace) -> None:
     if args.truth and len(args.truth) != len(args.images):
         raise zoo.MedzooError(f"--truth gives {len(args.truth)} masks for {len(args.images)} images: one per image, "
                               f"in order")
+    if args.truth:  # before any image is predicted, not at the first panel
+        require("matplotlib", "the --truth panel")
     threshold = meta["threshold"] if args.threshold is None else args.threshold
     out_dir = Path(args.out)
     table = Table(title=f"{meta['arch']} trained on {meta.get('trained_on', '?')} — positive class: "

@@ -41,7 +41,16 @@ import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
 from benchmarks.data._spec import DATASETS, Arrays, DatasetNotFoundError, DatasetSpec, Split, Task
-from benchmarks.data.images import DICOM_SUFFIXES, RESIZE_POLICIES, ImageReadError, Pixels, Resize, fit, read_image
+from benchmarks.data.images import (
+    DICOM_SUFFIXES,
+    RESIZE_POLICIES,
+    ImageReadError,
+    Pixels,
+    Resize,
+    as_channels,
+    fit,
+    read_image,
+)
 from zoo import MedzooError
 from zoo.errors import DuplicateNameError
 
@@ -458,8 +467,7 @@ def folder_dataset(path: str | Path, name: str | None = None, size: int | None =
     colour = any(p.array.ndim == 3 for p in pixels)
     images = np.empty((len(paths), size, size) + ((3,) if colour else ()), np.uint8)
     for i, p in enumerate(pixels):
-        a = np.repeat(p.array[..., None], 3, axis=2) if colour and p.array.ndim == 2 else p.array
-        images[i] = fit(a, size, resize)
+        images[i] = fit(as_channels(p.array, 3 if colour else 1), size, resize)
     hows = Counter(p.how.split(" [")[0] for p in pixels)
     channels = ("grayscale" if not colour else "RGB (grey images replicated)"
                 if any(p.array.ndim == 2 for p in pixels) else "RGB")
@@ -477,8 +485,8 @@ def folder_dataset(path: str | Path, name: str | None = None, size: int | None =
 
     def load(split: Split | str, size: int = built_size, root: Path | None = None) -> Arrays:
         if size != built_size:
-            raise FolderDatasetError(f"dataset {name!r} was built at {built_size} px, not {size}: build it with "
-                                     f"folder_dataset({str(source)!r}, size={size}) or ask for {built_size}.")
+            raise FolderDatasetError(f"the images of {source} were read at {built_size} px, not {size}: read them "
+                                     f"with folder_dataset({str(source)!r}, size={size}) or ask for {built_size}.")
         idx = splits[Split(split)]
         return images[idx], y[idx]
 
