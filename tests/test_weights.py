@@ -201,19 +201,20 @@ def test_torchvision_inception_v3_checkpoint_with_its_aux_head_loads_from_the_hu
 def test_in_chans_adaptation_numerics(tmp_path: Path, name: str) -> None:
     spec = zoo.get_spec(name)
     size = max(spec.min_size, 64)
+    torch.manual_seed(0)  # the same random weights whatever ran before (the tolerance is float summation order)
     rgb = zoo.create_model(name, num_classes=4).eval()
     path = tmp_path / "rgb.safetensors"
     save_file(rgb.state_dict(), str(path))
     grey = zoo.create_model(name, pretrained=path, in_chans=1).eval()
     x = torch.randn(2, 1, size, size)
     with torch.inference_mode():
-        torch.testing.assert_close(grey(x), rgb(x.expand(-1, 3, -1, -1)), atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(grey(x), rgb(x.expand(-1, 3, -1, -1)), atol=1e-4, rtol=1e-4)
 
     path1 = tmp_path / "grey.safetensors"
     save_file(grey.state_dict(), str(path1))
     rgb_again = zoo.create_model(name, pretrained=path1, in_chans=3).eval()
     with torch.inference_mode():
-        torch.testing.assert_close(rgb_again(x.expand(-1, 3, -1, -1)), grey(x), atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(rgb_again(x.expand(-1, 3, -1, -1)), grey(x), atol=1e-4, rtol=1e-4)
 
 
 def test_one_channel_preprocessing_is_the_mean_of_the_rgb_values() -> None:

@@ -98,7 +98,7 @@ def create_model(
                         f"{spec.builder.__module__}.{spec.builder.__qualname__}, which takes only num_classes and "
                         f"in_chans (extra keywords go to timm for timm-built models only)")
     weights: WeightsSpec | None = None
-    sd: _weights.StateDict | None = None
+    local: Path | None = None
     if pretrained is True:
         if named is None and spec.weights:
             raise WeightsUnavailableError(f"{spec.name} has no default weights: name a tag, e.g. "
@@ -107,15 +107,14 @@ def create_model(
             raise WeightsUnavailableError(f"{spec.name} has no pretrained weights in medzoo; use pretrained=False "
                                           f"(train from scratch) or pass a checkpoint path as pretrained=")
         weights = named
-        sd = _weights.read_state_dict(_weights.fetch(weights, cache_dir, name=f"{spec.name}.{weights.tag}"))
     elif pretrained:
-        path = _weights.local_path(pretrained)
-        weights = replace(named or _LOCAL, tag="local", source=f"file:{path}", sha256=None, num_classes=None,
+        local = _weights.local_path(pretrained)
+        weights = replace(named or _LOCAL, tag="local", source=f"file:{local}", sha256=None, num_classes=None,
                           rename_in_order=False, target="")  # a whole model, in medzoo's key names
-        sd = _weights.read_state_dict(path)
     n_cls = num_classes or (weights.num_classes if weights else None) or spec.num_classes
-    model = spec.builder(num_classes=n_cls, in_chans=in_chans, **kwargs)
-    if weights is not None and sd is not None:
+    model = spec.builder(num_classes=n_cls, in_chans=in_chans, **kwargs)  # before any download: a missing extra
+    if weights is not None:  # fails here, not after fetching weights it cannot use
+        sd = _weights.read_state_dict(local or _weights.fetch(weights, cache_dir, name=f"{spec.name}.{weights.tag}"))
         if weights.num_classes is None and not weights.target and num_classes is None:
             n_ckpt = _weights.checkpoint_num_classes(model, sd)  # a local checkpoint keeps its own head
             if n_ckpt and n_ckpt != n_cls:

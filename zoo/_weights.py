@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from zoo._specs import WeightsSpec
-from zoo.errors import HashMismatchError, WeightsMismatchError, WeightsUnavailableError
+from zoo.errors import HashMismatchError, MissingExtraError, WeightsMismatchError, WeightsUnavailableError
 from zoo.extras import install_hint
 
 log = logging.getLogger("zoo")
@@ -188,10 +188,9 @@ def _fetch_package(weights: WeightsSpec) -> Path:
     module, _, rel = weights.source.removeprefix("package:").partition("/")
     try:
         path = Path(str(importlib.resources.files(module).joinpath(rel)))
-    except ModuleNotFoundError:
-        raise WeightsUnavailableError(f"weights '{weights.tag}' ship in the Python package "
-                                      f"{module.replace('_', '-')!r}, which is not installed: "
-                                      f"`{install_hint(module)}`") from None
+    except ModuleNotFoundError:  # an uninstalled extra stops a run (a user error), unlike weights offline (skipped)
+        raise MissingExtraError(f"weights '{weights.tag}' ship in the Python package {module.replace('_', '-')!r}, "
+                                f"which is not installed: `{install_hint(module)}`") from None
     if not path.is_file():
         raise WeightsUnavailableError(f"{path} is missing from the installed package {module!r}; reinstall it")
     return path
