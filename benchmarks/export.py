@@ -18,8 +18,8 @@ import timm
 from huggingface_hub import EvalResult, ModelCardData
 
 import zoo
+from benchmarks import paths
 from benchmarks.data import DATASETS
-from benchmarks.results import RESULTS_DIR
 from benchmarks.results.schema import Result, TrainingRecord, load
 from zoo import MedzooError, hub_unreachable, offline, trained_meta, verify_sha256
 
@@ -39,14 +39,14 @@ def _result_for(checkpoint: Path, meta: dict[str, Any], results_dir: Path) -> Re
     return None
 
 
-def resolve(source: Path | str, results_dir: Path | str = RESULTS_DIR) -> tuple[Path, Result | None]:
+def resolve(source: Path | str, results_dir: Path | str | None = None) -> tuple[Path, Result | None]:
     """A result JSON or a kept model file → (the model file, sha256-verified when a result names it; its result)."""
     path = Path(source)
     if not path.is_file():
-        raise MedzooError(f"{path} not found: give a result JSON (leaderboards/results/<suite>/<cell>.json) of a "
+        raise MedzooError(f"{path} not found: give a result JSON (<results store>/<suite>/<cell>.json) of a "
                           f"finetune/scratch cell run with --save-checkpoints, or the .safetensors file it names")
     if path.suffix != ".json":
-        return path, _result_for(path.resolve(), trained_meta(path), Path(results_dir))
+        return path, _result_for(path.resolve(), trained_meta(path), Path(results_dir or paths.results_dir()))
     result = load(path)
     ckpt = result.model.checkpoint if result.model is not None else None
     if result.status != "ok" or ckpt is None:
@@ -183,7 +183,7 @@ def _version() -> str:
 
 
 def export(source: Path | str, out_dir: Path | str, repo: str | None = None,
-           results_dir: Path | str = RESULTS_DIR) -> Path:
+           results_dir: Path | str | None = None) -> Path:
     """Write the Hub-style folder of a kept model (a result JSON or the model file itself); returns the folder."""
     path, result = resolve(source, results_dir)
     net, meta = zoo.load_trained(path)

@@ -106,9 +106,37 @@ def test_committed_leaderboards_match_the_results_store() -> None:
     """`medzoo leaderboard --check` in the repository: boards are generated from the store, never hand-edited."""
     root = Path(__file__).resolve().parent.parent
     exe = Path(sys.executable).with_name("medzoo")
-    r = subprocess.run([str(exe), "leaderboard", "--check"], capture_output=True, text=True, cwd=root, timeout=300)
+    r = subprocess.run([str(exe), "leaderboard", "--committed", "--check"], capture_output=True, text=True, cwd=root, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "quick: leaderboards/quick.md and .csv match" in r.stdout
+
+
+STORE_COMMANDS = {"run": (), "leaderboard": (), "audit": (), "export": ("cell.json", "--out", "exported")}
+
+
+@pytest.mark.parametrize("command", STORE_COMMANDS)
+def test_results_and_boards_default_to_the_user_folder_unless_committed(command: str, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """./medzoo-runs (or $MEDZOO_RUNS_DIR) by default; --committed only inside a checkout, and alone."""
+    from benchmarks.cli import build_parser
+    from benchmarks.cli.folders import store_dirs
+    from zoo import MedzooError
+
+    def dirs(*args: str) -> tuple[Path, Path]:
+        return store_dirs(build_parser().parse_args([command, *STORE_COMMANDS[command], *args]))
+
+    root = Path(__file__).resolve().parent.parent
+    monkeypatch.delenv("MEDZOO_RUNS_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert dirs() == (Path("medzoo-runs/results"), Path("medzoo-runs"))
+    with pytest.raises(MedzooError, match="is not inside one"):
+        dirs("--committed")
+    monkeypatch.setenv("MEDZOO_RUNS_DIR", str(tmp_path / "runs"))
+    assert dirs() == (tmp_path / "runs" / "results", tmp_path / "runs")
+    monkeypatch.chdir(root / "docs")  # anywhere inside the checkout
+    assert [p.resolve() for p in dirs("--committed")] == [root / "leaderboards" / "results", root / "leaderboards"]
+    with pytest.raises(MedzooError, match="leave out --results-dir"):
+        dirs("--committed", "--results-dir", "elsewhere")
 
 
 def test_help_imports_no_heavy_library() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -147,6 +148,19 @@ def test_leaderboard_is_generated_and_checked(store: ResultStore, tmp_path: Path
     (tmp_path / "smoke.csv").write_text((tmp_path / "smoke.csv").read_text().replace("0.", "0.9", 1))
     assert main(["leaderboard", "--suite", "smoke", "--check", "--results-dir", str(store.root),
                  "--out-dir", str(tmp_path)]) == 2
+
+
+def test_leaderboard_defaults_to_the_user_runs_folder(store: ResultStore, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Outside a checkout and without flags, boards are read from and written to ./medzoo-runs/, and --check there
+    passes; a checkout's committed boards are never touched."""
+    monkeypatch.delenv("MEDZOO_RUNS_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(store.root, tmp_path / "medzoo-runs" / "results")
+    assert main(["leaderboard", "--suite", "smoke"]) == 0
+    assert "smoke" in (tmp_path / "medzoo-runs" / "smoke.md").read_text()
+    assert main(["leaderboard", "--suite", "smoke", "--check"]) == 0
+    assert main(["leaderboard", "--suite", "smoke", "--committed"]) == 2  # not inside a checkout
 
 
 def test_reported_rows_are_marked_and_never_in_the_store(store: ResultStore) -> None:

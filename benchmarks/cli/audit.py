@@ -7,6 +7,7 @@ import argparse
 from rich.table import Table
 
 from benchmarks.cli.console import add_format_argument, err, show
+from benchmarks.cli.folders import add_store_arguments, store_dirs
 
 
 def cmd_audit(args: argparse.Namespace) -> None:
@@ -17,7 +18,7 @@ def cmd_audit(args: argparse.Namespace) -> None:
     from benchmarks.suites import SUITES
     from zoo import MedzooError
 
-    store = ResultStore(args.results_dir)
+    store = ResultStore(store_dirs(args)[0])
     if args.suite:
         SUITES.get(args.suite)
     results = list(store.results(args.suite))
@@ -48,6 +49,6 @@ def cmd_audit(args: argparse.Namespace) -> None:
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     au = sub.add_parser("audit", help="re-score stored results from their outputs; non-zero exit on any mismatch")
     au.add_argument("--suite", help="one suite (default: every suite in the store)")
-    au.add_argument("--results-dir", default="leaderboards/results", help="results store (default %(default)s)")
+    add_store_arguments(au, boards=False)
     add_format_argument(au)
     au.set_defaults(func=cmd_audit)

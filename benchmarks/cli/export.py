@@ -8,12 +8,13 @@ import json
 from rich.markup import escape
 
 from benchmarks.cli.console import err, out
+from benchmarks.cli.folders import add_store_arguments, store_dirs
 
 
 def cmd_export(args: argparse.Namespace) -> None:
     from benchmarks.export import export
 
-    folder = export(args.source, args.out, repo=args.repo, results_dir=args.results_dir)
+    folder = export(args.source, args.out, repo=args.repo, results_dir=store_dirs(args)[0])
     config = json.loads((folder / "config.json").read_text())
     out.print(f"wrote {folder}: {config['architecture']}, {config['num_classes']} classes "
               f"({', '.join(config['label_names'])}); load with zoo.load_pretrained('{folder}')", markup=False, highlight=False, soft_wrap=True)
@@ -32,8 +33,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     ex.add_argument("source", help="a result JSON of a cell run with --save-checkpoints, or the .safetensors it names")
     ex.add_argument("--out", required=True, help="folder to write (model.safetensors, config.json, README.md)")
     ex.add_argument("--repo", help="the Hub repo ORG/NAME the card's loading example names (default: the folder)")
-    ex.add_argument("--results-dir", default="leaderboards/results",
-                    help="store to look up a model file's result in (default %(default)s)")
+    add_store_arguments(ex, boards=False)  # the store a .safetensors file's result is looked up in
     ex.set_defaults(func=cmd_export)
     pu = sub.add_parser("push", help="upload an exported folder to the Hugging Face Hub (needs internet)")
     pu.add_argument("folder", help="a folder written by `medzoo export`")

@@ -11,9 +11,7 @@ from typing import TYPE_CHECKING
 from rich.markup import escape
 
 from benchmarks.cli.console import add_format_argument, err
-
-RESULTS_DIR, BOARDS_DIR = "leaderboards/results", "leaderboards"
-USER_RUNS = "medzoo-runs"  # a user's own-images runs, under the current folder: never the committed results
+from benchmarks.cli.folders import COMMITTED_HELP, store_dirs
 
 if TYPE_CHECKING:
     from benchmarks.results.schema import Result
@@ -70,7 +68,7 @@ def draw(events: Iterator[Event], todo: int) -> list[str]:
 
 
 def cmd_run(args: argparse.Namespace) -> None:
-    from benchmarks import runner
+    from benchmarks import paths, runner
     from benchmarks.cli.leaderboard import write_board
     from benchmarks.executors import make_executor
     from benchmarks.results import ResultStore
@@ -80,9 +78,10 @@ def cmd_run(args: argparse.Namespace) -> None:
     executor = make_executor(args.executor, args.address, args.cpus_per_cell, args.gpus_per_cell, args.retries)
     runner.check_device(args.device, executor, args.gpus_per_cell)
     if args.images:
-        if args.suite or args.datasets or args.data_dir:
+        if args.suite or args.datasets or args.data_dir or args.committed:
             raise MedzooError("--images runs your own images: leave out --suite, --datasets and --data-dir (they "
-                              "choose a suite's public datasets)")
+                              "choose a suite's public datasets) and --committed (your results never go into "
+                              "medzoo's committed boards)")
         if executor.name != "local":
             raise MedzooError("--images runs with the local executor: the dataset lives in this process")
         suite, reading = runner.images_run(args.images, task=args.task, resize=args.resize or "pad", models=args.models,
@@ -90,8 +89,8 @@ def cmd_run(args: argparse.Namespace) -> None:
                                            allow_duplicates=args.allow_duplicates)
         err.print(f"{args.images}: {reading}", markup=False, highlight=False, soft_wrap=True)
         cells = runner.select_cells(suite, epochs=args.epochs, precision=args.precision)
-        home = Path(USER_RUNS) / suite.name
-        results_dir, out_dir = args.results_dir or str(home / "results"), args.out_dir or str(home)
+        home = paths.runs_dir() / suite.name
+        results_dir, out_dir = Path(args.results_dir or home / "results"), Path(args.out_dir or home)
     else:
         if args.task or args.resize or args.allow_duplicates:
             raise MedzooError("--task, --resize and --allow-duplicates go with --images (a suite's datasets define "
@@ -101,7 +100,7 @@ def cmd_run(args: argparse.Namespace) -> None:
         cells = runner.select_cells(suite, models=args.models, datasets=args.datasets, modes=args.modes,
                                     sizes=args.sizes, seeds=args.seeds, epochs=args.epochs,
                                     precision=args.precision)
-        results_dir, out_dir = args.results_dir or RESULTS_DIR, args.out_dir or BOARDS_DIR
+        results_dir, out_dir = store_dirs(args)
     store = ResultStore(results_dir)
     events = runner.run(cells, store, executor, force=args.force, save_checkpoints=args.save_checkpoints,
                         suite=suite, data_dir=args.data_dir, device=args.device,
@@ -131,7 +130,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
                           "path,label[,patient_id][,split] (`a|b` labels: multi-label); runs --models x --modes x "
                           "--sizes x --seeds (default: ImageNet EfficientNet-Lite0 features and linear probe at 224 "
                           "px, seed 0: benchmarks.suites.IMAGES_DEFAULTS) with each mode's default protocol; results "
-                          f"and board under ./{USER_RUNS}/images-<name>-<hash>/")
+                          "and board under ./medzoo-runs/images-<name>-<hash>/ ($MEDZOO_RUNS_DIR)")
     run.add_argument("--task", choices=["binary", "multiclass", "multilabel", "ordinal"],
                      help="with --images: the task, when not the inferred one (ordinal is never inferred)")
     run.add_argument("--resize", choices=["pad", "squash"],
@@ -166,7 +165,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     run.add_argument("--cpus-per-cell", type=float, default=1.0, help="Ray: CPUs per cell (and torch threads)")
     run.add_argument("--gpus-per-cell", type=float, default=0.0, help="Ray: GPUs per cell (use with --device cuda)")
     run.add_argument("--retries", type=int, default=2, help="Ray: retries of a cell whose worker died (default 2)")
-    run.add_argument("--results-dir", help=f"results store (default {RESULTS_DIR}; with --images ./{USER_RUNS}/<run>/results)")
-    run.add_argument("--out-dir", help=f"where boards are written (default {BOARDS_DIR}; with --images ./{USER_RUNS}/<run>)")
+    run.add_argument("--committed", action="store_true",
+                     help=COMMITTED_HELP.replace("read and write", "write into") + ": to update the committed boards")
+    run.add_argument("--results-dir", help="results store (default ./medzoo-runs/results, or $MEDZOO_RUNS_DIR/results; "
+                                           "with --images ./medzoo-runs/<run>/results)")
+    run.add_argument("--out-dir", help="where boards are written (default ./medzoo-runs, or $MEDZOO_RUNS_DIR; with "
+                                       "--images ./medzoo-runs/<run>)")
     add_format_argument(run)
     run.set_defaults(func=cmd_run)

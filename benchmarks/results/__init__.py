@@ -1,6 +1,6 @@
 """Results: the schema-2 records (`schema`) and the one store that writes them (`store`)."""
 
 from benchmarks.results.schema import Result, load
-from benchmarks.results.store import RESULTS_DIR, ResultStore, atomic_write
+from benchmarks.results.store import ResultStore, atomic_write
 
-__all__ = ["RESULTS_DIR", "Result", "ResultStore", "atomic_write", "load"]
+__all__ = ["Result", "ResultStore", "atomic_write", "load"]

@@ -1,7 +1,8 @@
 """The results store, the only writer of files: per cell, the outputs sidecar and then the JSON result (schema 2,
-`benchmarks.results.schema`) under `leaderboards/results/<suite>/`, each written atomically (temp file + rename), so a
-killed run leaves either a whole result or none; per-epoch training checkpoints and kept models (outside the
-repository) so an interrupted cell resumes and `medzoo predict` / `export` find the model. Every read validates.
+`benchmarks.results.schema`) under `<root>/<suite>/` (default root: `benchmarks.paths.results_dir()`), each written
+atomically (temp file + rename), so a killed run leaves either a whole result or none; per-epoch training
+checkpoints and kept models (outside the repository) so an interrupted cell resumes and `medzoo predict` / `export`
+find the model. Every read validates.
 """
 
 from __future__ import annotations
@@ -19,10 +20,9 @@ import torch
 from filelock import FileLock
 
 import zoo
+from benchmarks import paths
 from benchmarks.results.schema import Result, load, probabilities, read_outputs
 from benchmarks.suites import Cell
-
-RESULTS_DIR = Path("leaderboards") / "results"
 
 
 def checkpoint_dir() -> Path:
@@ -33,8 +33,8 @@ def checkpoint_dir() -> Path:
 class ResultStore:
     """Results under `root/<suite>/<cell key>.json`; checkpoints under `ckpt_root/<cell key>.pt`."""
 
-    def __init__(self, root: Path | str = RESULTS_DIR, ckpt_root: Path | str | None = None) -> None:
-        self.root = Path(root)
+    def __init__(self, root: Path | str | None = None, ckpt_root: Path | str | None = None) -> None:
+        self.root = Path(root) if root is not None else paths.results_dir()
         # one checkpoint folder per results store: a run into another store never resumes from (or deletes) this one's
         store_id = hashlib.sha256(str(self.root.resolve()).encode()).hexdigest()[:10]
         self.ckpt_root = Path(ckpt_root) if ckpt_root else checkpoint_dir() / store_id
