@@ -17,6 +17,7 @@ import pytest
 from PIL import Image
 
 import zoo
+from zoo import MissingExtraError
 from zoo.extras import EXTRAS, extra_of, install_hint, require
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,6 +103,7 @@ _PROBE = textwrap.dedent("""
                       "--out-dir", {tmp!r} + "/b", "--format", "plain"),
         "images_default": cli("run", "--images", {images!r}, "--sizes", "28", "--results-dir", {tmp!r} + "/d",
                               "--out-dir", {tmp!r} + "/db"),
+        "seg_breast": error(lambda: __import__("benchmarks.data.seg").data.seg.seg_dataset("breastmnist")),
         "leaderboard": cli("leaderboard", "--results-dir", {root!r} + "/leaderboards/results", "--out-dir",
                            {tmp!r} + "/lb"),
         "loaded": sorted({{m.split(".")[0] for m in sys.modules if sys.modules[m] is not None}} & set({hidden!r})),
@@ -118,6 +120,8 @@ def core(tmp_path_factory: pytest.TempPathFactory) -> dict:
             (tmp / "images" / cls).mkdir(parents=True, exist_ok=True)
             Image.fromarray(np.clip(level + rng.integers(-40, 40, (16, 16)), 0, 255).astype(np.uint8)).save(
                 tmp / "images" / cls / f"{i}.png")
+    (tmp / "lb").mkdir()
+    (tmp / "lb" / "segmentation.png").write_bytes(b"a plot of older results")  # must not survive a re-generation
     code = _PROBE.format(hidden=HIDDEN, tmp=str(tmp), images=str(tmp / "images"), root=str(ROOT))
     env = {"MEDZOO_CHECKPOINT_DIR": str(tmp / "ckpt"), "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin",
            "HOME": str(tmp)}
@@ -143,6 +147,17 @@ def test_core_builds_the_plain_unet_and_names_seg_for_the_others(core: dict) -> 
     assert core["unet2015"] == "SegmentationContract"
     assert core["unet_resnet18"] == ("MissingExtraError: unet_resnet18 needs segmentation_models_pytorch, which is "
                                      "not installed: pip install 'medzoo[seg]'")
+
+
+def test_core_calls_a_medmnist_name_not_a_segmentation_dataset(core: dict) -> None:
+    assert core["seg_breast"].startswith("SegmentationDataError: 'breastmnist' is not a segmentation dataset")
+
+
+def test_a_module_missing_from_an_installed_extra_names_the_version_needed() -> None:
+    """An older release of an extra's package (e.g. pydicom 2 without `pydicom.pixels`) is not "not installed"."""
+    with pytest.raises(MissingExtraError, match=r"needs pydicom\.nosuch, which the installed pydicom lacks "
+                                                r"\(medzoo needs pydicom>=3\.0\): pip install 'medzoo\[dicom\]'"):
+        require("pydicom.nosuch", "reading DICOM")
 
 
 def test_core_names_the_extra_for_lite0_weights_and_medmnist_suites(core: dict) -> None:
@@ -171,5 +186,6 @@ def test_core_leaderboard_skips_the_medmnist_boards_and_writes_the_others(core: 
     code, _, stderr = core["leaderboard"]
     assert code == 0, stderr[-2000:]
     written = sorted(p.name for p in (Path(core["tmp"]) / "lb").iterdir())
-    assert written == ["segmentation.csv", "segmentation.md"]
+    assert written == ["segmentation.csv", "segmentation.md"]  # the stale plot removed, none written
+    assert "no segmentation.png (the old one removed)" in " ".join(stderr.split())
     assert "skipped quick:" in stderr and "pip install 'medzoo[medmnist]'" in " ".join(stderr.split())

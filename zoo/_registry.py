@@ -45,10 +45,14 @@ class Registry(Generic[T]):
         try:
             return self._entries[name]
         except KeyError:
-            for pattern, why in self.absent.items():
-                if fnmatch.fnmatchcase(name, pattern):
-                    raise MissingExtraError(f"{self.kind} {name!r}: {why}") from None
+            why = self.absent_why(name)
+            if why is not None:
+                raise MissingExtraError(f"{self.kind} {name!r}: {why}") from None
             raise UnknownNameError(self.kind, name, self.suggest(name)) from None
+
+    def absent_why(self, name: str) -> str | None:
+        """Why this install has no entry `name` when an `absent` pattern matches it, else None."""
+        return next((why for pattern, why in self.absent.items() if fnmatch.fnmatchcase(name, pattern)), None)
 
     def suggest(self, name: str, n: int = 3) -> list[str]:
         names = list(self._entries)

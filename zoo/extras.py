@@ -36,6 +36,7 @@ EXTRAS: dict[str, Extra] = {
 """Extra name → what it brings. `all` in pyproject.toml is every one of these."""
 
 _EXTRA_OF = {m: name for name, extra in EXTRAS.items() for m in extra.modules}
+_REQUIREMENT_OF = {m: r for extra in EXTRAS.values() for r, m in zip(extra.requirements, extra.modules, strict=True)}
 
 
 def extra_of(module: str) -> str | None:
@@ -65,4 +66,7 @@ def require(module: str, needed_for: str) -> ModuleType:
         top = module.split(".")[0]
         if e.name is not None and e.name.split(".")[0] != top:  # the package is there but broken: not ours to hide
             raise
+        if e.name is not None and e.name != top:  # the package is there without this module: an older release
+            raise MissingExtraError(f"{needed_for} needs {module}, which the installed {top} lacks (medzoo needs "
+                                    f"{_REQUIREMENT_OF.get(top, top)}): {install_hint(module)} upgrades it") from None
         raise MissingExtraError(f"{needed_for} needs {top}, which is not installed: {install_hint(module)}") from None

@@ -33,8 +33,12 @@ def write_board(suite: Suite, store: ResultStore, out_dir: Path, fmt: str | None
         atomic_write(path, content if isinstance(content, bytes) else content.encode())
         err.print(f"wrote {path}", markup=False, highlight=False, soft_wrap=True)
     if f"{suite.name}.png" not in files:
-        err.print(f"no {suite.name}.png: plots need matplotlib ({install_hint('matplotlib')})", markup=False,
-                  highlight=False, soft_wrap=True)
+        stale = out_dir / f"{suite.name}.png"
+        removed = stale.is_file()
+        if removed:  # a plot of older results would contradict the table beside it
+            stale.unlink()
+        err.print(f"no {suite.name}.png{' (the old one removed)' if removed else ''}: plots need matplotlib "
+                  f"({install_hint('matplotlib')})", markup=False, highlight=False, soft_wrap=True)
     show(boards.rich_table(store, suite, board), fmt, json.loads(board.to_json(orient="records")))
 
 

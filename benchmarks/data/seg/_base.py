@@ -249,7 +249,7 @@ def _cached(name: str, directory: Path, items: tuple[Item, ...],
 
 def seg_dataset(name: str) -> SegDataset:
     """The facts of segmentation dataset `name`; a classification dataset's name gets a clear error."""
-    if name not in SEG_DATASETS and name in DATASETS:
+    if name not in SEG_DATASETS and (name in DATASETS or DATASETS.absent_why(name)):  # e.g. MedMNIST, installed or not
         raise SegmentationDataError(f"{name!r} is not a segmentation dataset; these are: "
                                     f"{', '.join(SEG_DATASETS.names())}")
     if name not in SEG_DATASETS:
