@@ -109,6 +109,7 @@ def test_committed_leaderboards_match_the_results_store() -> None:
     r = subprocess.run([str(exe), "leaderboard", "--committed", "--check"], capture_output=True, text=True, cwd=root, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "quick: leaderboards/quick.md and .csv match" in r.stdout
+    assert "README.md: the headline block matches the boards" in r.stdout
 
 
 STORE_COMMANDS = {"run": (), "leaderboard": (), "audit": (), "export": ("cell.json", "--out", "exported")}

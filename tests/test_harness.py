@@ -26,7 +26,7 @@ from benchmarks.cli import main
 from benchmarks.results import ResultStore
 from benchmarks.results.schema import load
 from benchmarks.suites import SUITES, Grid, Policy, Protocol, Suite, select
-from zoo import TransferMode
+from zoo import MedzooError, TransferMode
 
 F, LP, FT, SC = TransferMode.FEATURES, TransferMode.LINEAR_PROBE, TransferMode.FINETUNE, TransferMode.SCRATCH
 SHORT = Protocol(epochs=3, batch_size=32, optimizer="adam", lr=1e-3, schedule="constant")
@@ -161,6 +161,29 @@ def test_leaderboard_defaults_to_the_user_runs_folder(store: ResultStore, tmp_pa
     assert "smoke" in (tmp_path / "medzoo-runs" / "smoke.md").read_text()
     assert main(["leaderboard", "--suite", "smoke", "--check"]) == 0
     assert main(["leaderboard", "--suite", "smoke", "--committed"]) == 2  # not inside a checkout
+
+
+def test_committed_boards_carry_the_readme_headline_block(store: ResultStore, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a checkout, `leaderboard --committed` copies each board's Headline section into README.md between the
+    markers, and `--check` fails when the block and the boards disagree."""
+    from benchmarks.boards import readme
+
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "medzoo"\n')
+    shutil.copytree(store.root, tmp_path / "leaderboards" / "results")
+    (tmp_path / "README.md").write_text(f"# medzoo\n\n{readme.BEGIN}\n{readme.END}\n\nmore text\n")
+    monkeypatch.chdir(tmp_path / "leaderboards")  # anywhere inside the checkout
+    assert main(["leaderboard", "--suite", "smoke", "--committed"]) == 0
+    text = (tmp_path / "README.md").read_text()
+    bullets = readme.headline_of((tmp_path / "leaderboards" / "smoke.md").read_text())
+    assert bullets and all(b in text for b in bullets) and "(leaderboards/smoke.md)" in text
+    assert text.startswith("# medzoo\n\n") and text.endswith(f"{readme.END}\n\nmore text\n")
+    assert main(["leaderboard", "--suite", "smoke", "--committed", "--check"]) == 0
+    (tmp_path / "README.md").write_text(text.replace(bullets[0], bullets[0] + " (edited by hand)"))
+    assert main(["leaderboard", "--suite", "smoke", "--committed", "--check"]) == 2
+    (tmp_path / "README.md").write_text("# medzoo\n")
+    with pytest.raises(MedzooError, match="has no headline block"):
+        readme.with_block("# medzoo\n", "x", tmp_path / "README.md")
 
 
 def test_reported_rows_are_marked_and_never_in_the_store(store: ResultStore) -> None:

@@ -20,7 +20,19 @@ from rich.table import Table
 
 from benchmarks import metrics
 from benchmarks.boards.coverage import downloaded
-from benchmarks.boards.render import NOTES_TEXT, Point, footer, forest_figure, header, notes, ok_results, png, runs
+from benchmarks.boards.render import (
+    NOTES_TEXT,
+    Point,
+    footer,
+    forest_figure,
+    header,
+    headline_section,
+    notes,
+    ok_results,
+    png,
+    runs,
+    seeds_text,
+)
 from benchmarks.data import DATASETS
 from benchmarks.results import ResultStore
 from benchmarks.results.schema import CellRecord, Result
@@ -129,30 +141,35 @@ def board(store: ResultStore, suite: Suite, df: pd.DataFrame | None = None) -> p
     return out[columns()]  # std stays blank (NaN) for a single run
 
 
-def matched_pretraining(store: ResultStore, df: pd.DataFrame) -> list[str]:
-    """Markdown from a suite's `results_frame`: what pretraining adds with everything else held fixed — each pretrained
-    row against the random-init row of the same architecture, mode, input and protocol, as a paired Δ over their
-    shared seeds (seeds and the same test images resampled together); and which random-only architectures' pretrained
-    rows need the network."""
-    if df.empty:
-        return []
+def _matched(store: ResultStore, df: pd.DataFrame) -> list[tuple[pd.Series, int, metrics.PairedBootstrap]]:
+    """Each pretrained row (of a `results_frame`) against the random-init row of the same architecture, mode, input
+    and protocol: (the row, the number of seeds both ran, the paired Δ over them)."""
     results = df.groupby("config")["result"].apply(list).to_dict()
     rows = df.drop_duplicates("config")
     same = ["dataset", "model", "mode", "data_size", "policy", "input_size", "protocol"]
-    table = []
-    for (dataset, model, mode, _, _, size, _), group in rows.groupby(same, sort=True):
+    out = []
+    for _, group in rows.groupby(same, sort=True):
         random = group[group["weights"] == "random"]
-        for r in group[group["weights"] != "random"].itertuples() if not random.empty else ():
-            ours, base = results[r.config], results[random["config"].iloc[0]]
+        for _, r in group[group["weights"] != "random"].iterrows() if not random.empty else ():
+            ours, base = results[r["config"]], results[random["config"].iloc[0]]
             seeds = sorted({x.cell.seed for x in ours} & {x.cell.seed for x in base})
             if not seeds or ours[0].data is None:
                 continue
             labels, a = _runs(store, ours, seeds)
-            t = metrics.paired_seeds_hierarchical(labels, a, _runs(store, base, seeds)[1], ours[0].data.task,
-                                                  metric=RANK_BY, seed=0)
-            table.append(f"| {dataset} | {model} | {r.weights} − random | {mode} | {size} px | "
-                         f"{runs(len(seeds))} | {t.delta:+.3f} | [{t.ci_low:+.3f}, "
-                         f"{t.ci_high:+.3f}] |")
+            out.append((r, len(seeds), metrics.paired_seeds_hierarchical(
+                labels, a, _runs(store, base, seeds)[1], ours[0].data.task, metric=RANK_BY, seed=0)))
+    return out
+
+
+def matched_pretraining(store: ResultStore, df: pd.DataFrame,
+                        matched: list[tuple[pd.Series, int, metrics.PairedBootstrap]] | None = None) -> list[str]:
+    """Markdown: what pretraining adds with everything else held fixed (`_matched`, computed unless given), and
+    which random-only architectures' pretrained rows need the network."""
+    if df.empty:
+        return []
+    matched = _matched(store, df) if matched is None else matched
+    table = [f"| {r['dataset']} | {r['model']} | {r['weights']} − random | {r['mode']} | {r['input_size']} px | "
+             f"{runs(n)} | {t.delta:+.3f} | [{t.ci_low:+.3f}, {t.ci_high:+.3f}] |" for r, n, t in matched]
     lines = []
     if table:
         lines += ["## What pretraining adds, matched", "",
@@ -168,6 +185,37 @@ def matched_pretraining(store: ResultStore, df: pd.DataFrame) -> list[str]:
         lines += [f"Random-init rows only for {', '.join(offline)}: their pretrained weights are downloaded (Hugging "
                   f"Face Hub / torchvision), which this suite's offline run cannot do; `medzoo run --suite transfer` "
                   f"on a machine with the network runs them.", ""]
+    return lines
+
+
+# our model at its input size → its MedMNIST v2 paper row, for the headline
+_PAPER_METHOD = {("resnet18_28", 28): "ResNet-18 (28)", ("resnet50_28", 28): "ResNet-50 (28)",
+                 ("resnet18", 224): "ResNet-18 (224)", ("resnet50", 224): "ResNet-50 (224)"}
+
+
+def headline(store: ResultStore, suite: Suite, b: pd.DataFrame,
+             matched: list[tuple[pd.Series, int, metrics.PairedBootstrap]]) -> list[str]:
+    """Per dataset the top row (and how many share its rank), the paper's number for the same model where it has
+    one, and each matched pretrained − random Δ."""
+    rep = reported()
+    lines = []
+    for name in sorted(set(b["dataset"])):
+        rows = b[b["dataset"] == name]
+        top = rows.iloc[0]
+        auc = f"{top['auc_mean']:.3f}" + (f" ± {top['auc_std']:.3f}" if top["seeds"] > 1 else "")
+        text = (f"- {name}: top {top['model']}.{top['weights']} {top['mode']} at {top['input_size']} px "
+                f"({top['precision']}), test AUC {auc} [{top['auc_ci_low']:.3f}, {top['auc_ci_high']:.3f}] "
+                f"({seeds_text(int(top['seeds']))})")
+        tied = int((rows["rank"] == 1).sum()) - 1
+        if tied:
+            text += f"; {tied} other row(s) not significantly below it"
+        paper = rep[(rep["dataset"] == name)
+                    & (rep["method"] == _PAPER_METHOD.get((top["model"], int(top["input_size"]))))]
+        if not paper.empty:
+            text += f"; MedMNIST v2 reported {paper['method'].iloc[0]}: {paper['test_auc'].iloc[0]:.3f}"
+        lines.append(text)
+    lines += [f"- {r['dataset']}: {r['model']} {r['weights']} − random weights ({r['mode']}, {r['input_size']} px): "
+              f"Δ test AUC {t.delta:+.3f} [{t.ci_low:+.3f}, {t.ci_high:+.3f}] ({seeds_text(n)})" for r, n, t in matched]
     return lines
 
 
@@ -213,6 +261,7 @@ def markdown(store: ResultStore, suite: Suite, b: pd.DataFrame | None = None) ->
     for r in store.results(suite.name):
         if r.status == "ok" and r.data is not None:
             n_test[r.cell.dataset] = r.data.n.get("test", 0)
+    matched = _matched(store, df) if not df.empty else []
     lines = header(suite) + [
              "Rows are medzoo's own runs of this suite version; the test split is the dataset's official test split, "
              "never used for training or model selection. Test AUC/ACC are MedMNIST's definitions; mean ± std over "
@@ -226,10 +275,10 @@ def markdown(store: ResultStore, suite: Suite, b: pd.DataFrame | None = None) ->
              "ECE: expected "
              "calibration error (15 bins; lower is better). *random init* rows are no-pretraining controls. "
              "Every number is computed from the outputs stored with the results (`benchmarks.results.schema`). "
-             + NOTES_TEXT, ""]
+             + NOTES_TEXT, "", *headline_section(headline(store, suite, b, matched))]
     for name in sorted(set(b["dataset"])):
         lines += _dataset_section(name, b[b["dataset"] == name], rep[rep["dataset"] == name], n_test.get(name))
-    lines += matched_pretraining(store, df)
+    lines += matched_pretraining(store, df, matched)
     if b["dataset"].nunique() > 1:
         wide = b.pivot_table(index=["model", "weights", "mode", "data_size", "policy", "input_size", "protocol"],
                              columns="dataset", values="auc_mean")

@@ -25,6 +25,15 @@ def header(suite: Suite) -> list[str]:
             f"folder — do not edit by hand -->", "", NOTICE, "", suite.description, ""]
 
 
+HEADLINE = "## Headline"
+
+
+def headline_section(bullets: list[str]) -> list[str]:
+    """A board's few key numbers, near its top; the README's headline block is made of these sections
+    (`benchmarks.boards.readme`), so it is generated and checked with the boards."""
+    return [HEADLINE, "", *bullets, ""] if bullets else []
+
+
 def current(r: Result) -> bool:
     """Whether `r` was made by today's code versions (`benchmarks.versions`): a result of older code stays in the
     store but off the board, and the coverage section lists its cell as one to re-run."""
@@ -52,6 +61,11 @@ def number(x: float | None) -> float:
 def runs(n: int) -> str:
     """A row's seed count as boards show it: "1 run" where one seed gives no spread to show."""
     return str(n) if n > 1 else "1 run"
+
+
+def seeds_text(n: int) -> str:
+    """A seed count in a sentence: "3 seeds", or "1 run"."""
+    return f"{n} seeds" if n > 1 else "1 run"
 
 
 def notes(results: Iterable[Result]) -> str:

@@ -22,11 +22,13 @@ from benchmarks.boards.render import (
     footer,
     forest_figure,
     header,
+    headline_section,
     notes,
     number,
     ok_results,
     png,
     runs,
+    seeds_text,
 )
 from benchmarks.data import DATASETS
 from benchmarks.data.seg import seg_dataset
@@ -202,6 +204,32 @@ def _section(name: str, rows: pd.DataFrame, human: dict[str, float] | None, rep:
     return lines + [""]
 
 
+_HEADLINE_METRICS = ("auc", "f1", "dice", "pixel_error", "rand_error")  # of a dataset's columns, these
+
+
+def headline(b: pd.DataFrame, rep: pd.DataFrame) -> list[str]:
+    """Per dataset the row with the most seeds (then the best first metric) at threshold 0.5, with CIs, beside the
+    first paper row that reports any of the same metrics."""
+    lines = []
+    for name in sorted(set(b["dataset"])):
+        cols = [(k, head, up) for k, head, up in _columns(name) if k in _HEADLINE_METRICS]
+        first, _, up = cols[0]
+        top = b[b["dataset"] == name].sort_values(["seeds", f"{first}_mean"], ascending=[False, not up]).iloc[0]
+        n = int(top["seeds"])
+        text = (f"- {name}: {top['model']}.{top['weights']} ({seeds_text(n)}"
+                + (f"; {top['overrides']}" if top["overrides"] else "") + "), threshold 0.5: "
+                + ", ".join(f"{head} {_fmt(top[f'{k}_mean'], top[f'{k}_std'] if n > 1 else None, 3)}{_ci(top, k)}"
+                            for k, head, _ in cols))
+        paper = rep[rep["dataset"] == name]
+        for r in paper.to_dict("records"):
+            shown = [f"{head} {r[k]:.3f}" for k, head, _ in cols if k in r and not np.isnan(r[k])]
+            if shown:
+                text += f"; reported {r['method']}: {', '.join(shown)}"
+                break
+        lines.append(text)
+    return lines
+
+
 def markdown(store: ResultStore, suite: Suite, b: pd.DataFrame | None = None) -> str:
     b = board(store, suite) if b is None else b
     _, other = ok_results(store, suite)
@@ -220,7 +248,8 @@ def markdown(store: ResultStore, suite: Suite, b: pd.DataFrame | None = None) ->
              "*budget* is the protocol's cap: training stops at the first epoch "
              "end past the time budget, at early stopping, or at the last epoch — *epochs run (stop)* says which. "
              "Figures: the first test image | ground truth | the plain U-Net's prediction, made by `medzoo predict` "
-             "from the model the run kept (commands in `leaderboards/figures/README.md`). " + NOTES_TEXT, ""]
+             "from the model the run kept (commands in `leaderboards/figures/README.md`). " + NOTES_TEXT, "",
+             *headline_section(headline(b, rep))]
     datasets = sorted(set(b["dataset"]) | {r.cell.dataset for r in other})
     for name in datasets:
         lines += _section(name, b[b["dataset"] == name], hum.get(name), rep[rep["dataset"] == name])

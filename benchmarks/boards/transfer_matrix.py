@@ -14,7 +14,17 @@ import pandas as pd
 from rich.table import Table
 
 from benchmarks import metrics
-from benchmarks.boards.render import NOTES_TEXT, footer, header, notes, number, ok_results, png
+from benchmarks.boards.render import (
+    NOTES_TEXT,
+    footer,
+    header,
+    headline_section,
+    notes,
+    number,
+    ok_results,
+    png,
+    seeds_text,
+)
 from benchmarks.results import ResultStore
 from benchmarks.results.schema import Result
 from benchmarks.suites import Suite, TransferGrid
@@ -162,6 +172,36 @@ def _protocol_text(results: list[Result]) -> str:
             f"{p.monitor.replace('_', ' ')}")
 
 
+# the rows a headline sums up: (label, mode, which sources)
+_HEADLINE_ROWS = (("fine-tuned from a medical source", "finetune", "medical"),
+                  ("frozen features of a medical source", "features", "medical"),
+                  ("fine-tuned from ImageNet", "finetune", "imagenet"),
+                  ("frozen ImageNet features", "features", "imagenet"),
+                  ("frozen random-weight features", "features", "none"))
+
+
+def headline(b: pd.DataFrame) -> list[str]:
+    """Per architecture, for each kind of row: the range of Δ against the target from scratch, and how many of
+    those Δs have a CI that excludes 0."""
+    lines = []
+    for arch, sub in b.groupby("arch", sort=False):
+        parts = []
+        for label, mode, kind in _HEADLINE_ROWS:
+            medical = ~sub["source"].isin(["none", "imagenet"])
+            m = sub[(sub["mode"] == mode) & (medical if kind == "medical" else sub["source"] == kind)]
+            m = m[m["delta"].notna()]
+            if m.empty:
+                continue
+            excludes = int(((m["delta_ci_low"] > 0) | (m["delta_ci_high"] < 0)).sum())
+            span = (f"Δ {m['delta'].iloc[0]:+.3f}" if len(m) == 1
+                    else f"Δ {m['delta'].min():+.3f} to {m['delta'].max():+.3f}")
+            parts.append(f"{label} {span} ({excludes} of {len(m)} CIs exclude 0)")
+        if parts:
+            lines.append(f"- {arch}, against the target from scratch ({seeds_text(int(sub['seeds'].max()))} per "
+                         f"row): " + "; ".join(parts))
+    return lines
+
+
 def markdown(store: ResultStore, suite: Suite, b: pd.DataFrame | None = None) -> str:
     b = board(store, suite) if b is None else b
     ok, other = ok_results(store, suite)
@@ -180,7 +220,7 @@ def markdown(store: ResultStore, suite: Suite, b: pd.DataFrame | None = None) ->
              "every seed); **bold** where the CI excludes 0. The diagonal (source = target) is left out. Figure: Δ "
              "as a heatmap. AUCs, Δs and CIs are computed from the outputs stored with the results. " + NOTES_TEXT
              + " A matrix cell's notes are in the CSV; the sources' notes in their table.", "",
-             f"![transfer matrix heatmap]({suite.name}.png)", ""]
+             f"![transfer matrix heatmap]({suite.name}.png)", "", *headline_section(headline(b))]
     for grid in suite.grids:
         assert isinstance(grid, TransferGrid)
         mine, sources = _split(ok, suite, grid)

@@ -42,6 +42,27 @@ def write_board(suite: Suite, store: ResultStore, out_dir: Path, fmt: str | None
     show(boards.rich_table(store, suite, board), fmt, json.loads(board.to_json(orient="records")))
 
 
+def readme_headline(boards_dir: Path, check: bool) -> None:
+    """With --committed: write (or check) the checkout README's headline block from the boards' Headline sections."""
+    from benchmarks.boards import readme
+    from benchmarks.results.store import atomic_write
+    from benchmarks.suites import SUITES
+    from zoo import MedzooError
+
+    path = boards_dir.parent / "README.md"
+    text = path.read_text(encoding="utf-8")
+    new = readme.with_block(text, readme.block(boards_dir, list(SUITES)), path)
+    if check and new != text:
+        raise MedzooError(f"{path}: the headline block differs from the boards' Headline sections. Run `medzoo "
+                          f"leaderboard --committed` and commit the output.")
+    if check:
+        out.print(f"[green]ok[/green] {escape(str(path))}: the headline block matches the boards", highlight=False,
+                  soft_wrap=True)
+    elif new != text:
+        atomic_write(path, new.encode())
+        err.print(f"wrote {path} (headline block)", markup=False, highlight=False, soft_wrap=True)
+
+
 def cmd_leaderboard(args: argparse.Namespace) -> None:
     from benchmarks import boards
     from benchmarks.results import ResultStore
@@ -78,6 +99,8 @@ def cmd_leaderboard(args: argparse.Namespace) -> None:
                               + (" and commit the output." if args.committed else "."))
         out.print(f"[green]ok[/green] {name}: {escape(str(out_dir))}/{name}.md and .csv match the results store",
                   highlight=False, soft_wrap=True)
+    if args.committed:
+        readme_headline(out_dir, args.check)
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

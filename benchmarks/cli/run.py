@@ -69,7 +69,7 @@ def draw(events: Iterator[Event], todo: int) -> list[str]:
 
 def cmd_run(args: argparse.Namespace) -> None:
     from benchmarks import paths, runner
-    from benchmarks.cli.leaderboard import write_board
+    from benchmarks.cli.leaderboard import readme_headline, write_board
     from benchmarks.executors import make_executor
     from benchmarks.results import ResultStore
     from benchmarks.suites import SUITES
@@ -111,12 +111,16 @@ def cmd_run(args: argparse.Namespace) -> None:
         err.print(f"{suite.id}: all {planned.total} cells are already in {store.root}", markup=False, highlight=False,
                   soft_wrap=True)
         write_board(suite, store, out_dir, args.format)
+        if args.committed:
+            readme_headline(out_dir, check=False)
         return
     err.print(f"{suite.id}: {planned.total} cells, {planned.done} already in {store.root}, {planned.todo} to run"
               + (f" on Ray ({args.cpus_per_cell:g} CPU, {args.gpus_per_cell:g} GPU per cell)"
                  if executor.name == "ray" else ""), markup=False, highlight=False, soft_wrap=True)
     failed = draw(events, planned.todo)
     write_board(suite, store, out_dir, args.format)
+    if args.committed:
+        readme_headline(out_dir, check=False)
     if failed:
         raise MedzooError(f"{len(failed)} of {planned.todo} cells failed: {'; '.join(failed)}. The board holds the "
                           f"rest; `medzoo run` again retries the failed cells")
