@@ -132,3 +132,18 @@ def test_broken_citation_is_rejected(break_it):
     assert _errors(citation), f"{break_it.__name__} should make CITATION.cff invalid"
     with pytest.raises(jsonschema.ValidationError):
         _validator().validate(citation)
+
+
+def test_readme_bibtex_and_preferred_citation_agree_with_the_cff():
+    """The README's BibTeX entry, the CFF's preferred-citation and the CFF itself name the same work."""
+    import re
+
+    citation = _load_citation()
+    preferred = citation["preferred-citation"]
+    bib = re.search(r"```bibtex\n(.*?)```", (ROOT / "README.md").read_text(encoding="utf-8"), flags=re.S).group(1)
+    fields = dict(re.findall(r"^\s*(\w+)\s*=\s*\{(.*)\},?$", bib, flags=re.M))
+    assert fields["title"] == preferred["title"] == citation["title"]
+    assert fields["version"] == preferred["version"] == citation["version"]
+    assert int(fields["year"]) == preferred["year"] == int(citation["date-released"][:4])
+    assert fields["author"] == "{" + preferred["authors"][0]["name"] + "}" == "{" + citation["authors"][0]["name"] + "}"
+    assert fields["license"] == preferred["license"] == citation["license"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,20 +16,22 @@ from benchmarks.metrics import METRICS
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
+DOCS = {p.name: p.read_text(encoding="utf-8") for p in sorted((ROOT / "docs").glob("*.md"))}  # recipes: own tests
 
 
-def _blocks(lang: str) -> list[str]:
-    return re.findall(rf"```{lang}\n(.*?)```", README, flags=re.S)
+def _blocks(lang: str, pages: tuple[str, ...] = (README, *DOCS.values())) -> list[str]:
+    """Code blocks of the README and the docs pages it links (the README alone: `pages=(README,)`)."""
+    return [b for page in pages for b in re.findall(rf"```{lang}\n(.*?)```", page, flags=re.S)]
 
 
 def test_ci_runs_the_readme_test_command() -> None:
-    commands = [b.strip() for b in _blocks("bash") if "pytest" in b and "\n" not in b.strip()]
+    commands = [b.strip() for b in _blocks("bash", (README,)) if "pytest" in b and "\n" not in b.strip()]
     assert len(commands) == 1, "README must give exactly one test command"
     assert commands[0] in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
 
 
 def test_main_job_command_uses_existing_scripts_and_commands() -> None:
-    main = [b.strip() for b in _blocks("bash") if "medzoo run --suite quick" in b and "setup.sh" in b]
+    main = [b.strip() for b in _blocks("bash", (README,)) if "medzoo run --suite quick" in b and "setup.sh" in b]
     assert len(main) == 1
     args = shlex.split(main[0].split("&&", 1)[1])
     assert args[0] == ".venv/bin/medzoo"
@@ -51,3 +55,29 @@ def test_python_examples_run(code: str, medmnist_dir: Path, monkeypatch: pytest.
                                   if ln.startswith("medzoo ")])
 def test_cli_examples_parse(line: str) -> None:
     build_parser().parse_args(shlex.split(line.split("#")[0])[1:])
+
+
+def test_front_page_is_short_and_its_links_resolve() -> None:
+    assert len(README.encode()) < 10_000
+    for page, text in (("README.md", README), *((f"docs/{n}", t) for n, t in DOCS.items())):
+        base = (ROOT / page).parent
+        for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", text):  # relative links, anchors dropped
+            assert (base / target).exists(), f"{page} links {target}, which does not exist"
+
+
+def test_readme_counts_are_the_registries() -> None:
+    """Every "the `SUITE` suite (N cells" in the README is that suite's cell count."""
+    from benchmarks.suites import SUITES
+
+    claims = re.findall(r"the `([\w-]+)` suite \((\d+) cells", README.replace("\n", " "))
+    assert claims
+    for name, n in claims:
+        assert len(SUITES.get(name).cells()) == int(n), name
+
+
+def test_suites_page_lists_every_suite() -> None:
+    """The shipped suites, read in a fresh interpreter (other tests register suites of their own)."""
+    code = "from benchmarks.suites import SUITES; print(' '.join(s.name for s in SUITES))"
+    shipped = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    table = DOCS["suites.md"].split("| suite | what it answers | board |")[1].split("\n\n")[0]
+    assert sorted(re.findall(r"^\| `([\w-]+)` \|", table, flags=re.M)) == sorted(shipped)

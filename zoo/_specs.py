@@ -60,7 +60,7 @@ class Preprocess:
 
         A 1-channel model made by summing the RGB filters of the first conv sees a grey image; it is equivalent to
         the RGB model on that grey image replicated only if every channel is normalised alike, so we use the mean of
-        the RGB means and of the RGB stds (documented in README).
+        the RGB means and of the RGB stds (documented in docs/cli-and-api.md).
         """
         if in_chans == len(self.mean):
             return self
