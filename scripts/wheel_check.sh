@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The wheel as a pip user gets it: built from this checkout, installed with the core dependencies only (no extra)
 # into a fresh venv, and run from a folder outside the checkout. It must import, list every model (U-Nets
-# included, with no MONAI or smp installed), and name `pip install 'medzoo[seg]'` when a U-Net needs them.
+# included, with no MONAI or smp installed), name `pip install 'medzoo[seg]'` when a U-Net needs them, and default
+# its outputs to ./medzoo-runs (the committed boards only inside a clone).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
@@ -42,5 +43,10 @@ if msg=$("$py" -c "import zoo; zoo.create_model('attention_unet_w32', num_classe
     fail "a U-Net was built without MONAI"
 fi
 grep -q "pip install 'medzoo\[seg\]'" <<< "$msg" || fail "building a U-Net without [seg] said: $msg"
+# outside a checkout: outputs default to ./medzoo-runs, and --committed says it needs a clone
+msg=$("$work/venv/bin/medzoo" leaderboard 2>&1) && fail "leaderboard with an empty store succeeded"
+grep -q "no results in medzoo-runs/results" <<< "$msg" || fail "leaderboard's default store: $msg"
+msg=$("$work/venv/bin/medzoo" leaderboard --committed 2>&1) && fail "leaderboard --committed outside a checkout"
+grep -q "is not inside one" <<< "$msg" || fail "leaderboard --committed outside a checkout said: $msg"
 echo "wheel check ok: core-only install outside the checkout in $(( $(date +%s) - start )) s" \
      "($(du -sm "$work/venv" | cut -f1) MB venv)"
