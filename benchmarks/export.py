@@ -50,8 +50,9 @@ def resolve(source: Path | str, results_dir: Path | str | None = None) -> tuple[
     result = load(path)
     ckpt = result.model.checkpoint if result.model is not None else None
     if result.status != "ok" or ckpt is None:
-        raise MedzooError(f"{path}: cell {result.key} kept no model ({result.status}). Re-run it with `medzoo run "
-                          f"--suite {result.suite.split('@')[0]} --force --save-checkpoints` (finetune/scratch cells)")
+        raise MedzooError(f"{path}: cell {result.key} kept no model ({result.status}). Re-run it into its store with "
+                          f"`medzoo run --suite {result.suite.split('@')[0]} --results-dir {path.parent.parent} "
+                          f"--force --save-checkpoints` (finetune/scratch cells)")
     model_path = Path(ckpt.path)
     if not model_path.is_file():
         raise MedzooError(f"{path}: the model it kept, {model_path}, is not on this machine (kept models live outside "

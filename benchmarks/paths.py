@@ -62,7 +62,8 @@ def checkout(start: Path | None = None) -> Checkout:
     for folder in (here, *here.parents):
         if _is_checkout(folder):  # relative to the current folder, as printed paths read best
             return Checkout(Path(os.path.relpath(folder)))
-    raise MedzooError(f"--committed writes a medzoo checkout's committed leaderboards/, and {here} is not inside one "
+    raise MedzooError(f"--committed uses a medzoo checkout's committed leaderboards/ (and docs/performance.md), and "
+                      f"{here} is not inside one "
                       f"(no pyproject.toml naming medzoo beside a leaderboards/ folder above it). Run it inside a "
                       f"clone of the repository, or leave --committed out to use ./{RUNS_DEFAULT}/ "
                       f"(${RUNS_ENV})")

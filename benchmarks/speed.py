@@ -363,7 +363,9 @@ def machine() -> dict[str, str]:
 
 
 def report_markdown(rows: list[Row], info: dict[str, str], seconds: float) -> str:
-    lines = ["# Performance", "", "<!-- written by `medzoo speed`; numbers from one run on the machine below -->", "",
+    lines = ["# Performance", "",
+             "<!-- written by `medzoo speed` (docs/performance.md: `medzoo speed --committed`); numbers from one "
+             "run on the machine below -->", "",
              "| machine | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in info.items()] + [
              f"| benchmark wall time | {seconds / 60:.1f} min |", "",
              "Each row is a ratio or a fraction of the machine's own peaks (fp32 and bf16: the faster of a matmul and "

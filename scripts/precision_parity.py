@@ -1,7 +1,7 @@
 """Precision parity (`benchmarks.parity`), written to docs/precision-parity.md and .json:
 - deterministic: every quick-suite cell's fp32-trained model scored with its network in fp32 and in bf16, and the
-  plain U-Net's fp32 CHASE_DB1 model when the results store holds it (`medzoo run --suite segmentation --models
-  unet2015_w32.random --datasets chase_db1 --precision fp32`);
+  plain U-Net's fp32 CHASE_DB1 model when the results store holds it (`medzoo run --committed --suite segmentation
+  --models unet2015_w32.random --datasets chase_db1 --precision fp32`);
 - training: medmnist-v2 BreastMNIST resnet18_28 trained in bf16 (`medmnist-v2@2`) against the same cells trained in
   fp32 (`--precision fp32`: the same code, seeds and protocol but the precision), from the stored outputs of the
   results store (results of today's code versions only: `boards.render.current`); and the CHASE_DB1 plain U-Net, seed 0, bf16 against fp32 (F1 and pooled AUC), when both are stored.
@@ -102,8 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     lines += [_line(r) for r in rows]
     if seg32 is None:
         lines += ["", f"Not run: the plain U-Net row (no fp32 result `{_fp32_override(seg).key}` in {args.results} "
-                      f"yet: `medzoo run --suite segmentation --models unet2015_w32.random --datasets chase_db1 "
-                      f"--precision fp32 --save-checkpoints`)."]
+                      f"yet: `medzoo run --committed --suite segmentation --models unet2015_w32.random --datasets "
+                      f"chase_db1 --precision fp32 --save-checkpoints`)."]
     lines += ["", "## Trained in bf16 against trained in fp32", "",
               f"{tr['what']}: seeds {tr['seeds']}; test AUC fp32 {', '.join(f'{a:.4f}' for a in tr['fp32'])}; "
               f"bf16 {', '.join(f'{b:.4f}' for b in tr['bf16'])}; per-seed Δ "

@@ -140,8 +140,8 @@ def test_readme_bibtex_and_preferred_citation_agree_with_the_cff():
 
     citation = _load_citation()
     preferred = citation["preferred-citation"]
-    bib = re.search(r"```bibtex\n(.*?)```", (ROOT / "README.md").read_text(encoding="utf-8"), flags=re.S).group(1)
-    fields = dict(re.findall(r"^\s*(\w+)\s*=\s*\{(.*)\},?$", bib, flags=re.M))
+    bib = re.search(r"```bibtex\n(.*?)```", (ROOT / "README.md").read_text(encoding="utf-8"), flags=re.DOTALL).group(1)
+    fields = dict(re.findall(r"^\s*(\w+)\s*=\s*\{(.*)\},?$", bib, flags=re.MULTILINE))
     assert fields["title"] == preferred["title"] == citation["title"]
     assert fields["version"] == preferred["version"] == citation["version"]
     assert int(fields["year"]) == preferred["year"] == int(citation["date-released"][:4])

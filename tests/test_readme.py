@@ -21,7 +21,7 @@ DOCS = {p.name: p.read_text(encoding="utf-8") for p in sorted((ROOT / "docs").gl
 
 def _blocks(lang: str, pages: tuple[str, ...] = (README, *DOCS.values())) -> list[str]:
     """Code blocks of the README and the docs pages it links (the README alone: `pages=(README,)`)."""
-    return [b for page in pages for b in re.findall(rf"```{lang}\n(.*?)```", page, flags=re.S)]
+    return [b for page in pages for b in re.findall(rf"```{lang}\n(.*?)```", page, flags=re.DOTALL)]
 
 
 def test_ci_runs_the_readme_test_command() -> None:
@@ -80,4 +80,4 @@ def test_suites_page_lists_every_suite() -> None:
     code = "from benchmarks.suites import SUITES; print(' '.join(s.name for s in SUITES))"
     shipped = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     table = DOCS["suites.md"].split("| suite | what it answers | board |")[1].split("\n\n")[0]
-    assert sorted(re.findall(r"^\| `([\w-]+)` \|", table, flags=re.M)) == sorted(shipped)
+    assert sorted(re.findall(r"^\| `([\w-]+)` \|", table, flags=re.MULTILINE)) == sorted(shipped)

@@ -64,9 +64,9 @@ def require(module: str, needed_for: str) -> ModuleType:
         return importlib.import_module(module)
     except ModuleNotFoundError as e:
         top = module.split(".")[0]
-        if e.name is not None and e.name.split(".")[0] != top:  # the package is there but broken: not ours to hide
-            raise
-        if e.name is not None and e.name != top:  # the package is there without this module: an older release
+        if e.name is not None and not (module + ".").startswith(e.name + "."):
+            raise  # not `module` or a parent of it: the package is there but broken, not ours to hide
+        if e.name not in (None, top):  # the package is there without this module (or a parent): an older release
             raise MissingExtraError(f"{needed_for} needs {module}, which the installed {top} lacks (medzoo needs "
                                     f"{_REQUIREMENT_OF.get(top, top)}): {install_hint(module)} upgrades it") from None
         raise MissingExtraError(f"{needed_for} needs {top}, which is not installed: {install_hint(module)}") from None

@@ -203,13 +203,14 @@ def headline(store: ResultStore, suite: Suite, b: pd.DataFrame,
         rows = b[b["dataset"] == name]
         top = rows.iloc[0]
         auc = f"{top['auc_mean']:.3f}" + (f" ± {top['auc_std']:.3f}" if top["seeds"] > 1 else "")
+        ci = "" if np.isnan(top["auc_ci_low"]) else f" [{top['auc_ci_low']:.3f}, {top['auc_ci_high']:.3f}]"
         text = (f"- {name}: top {top['model']}.{top['weights']} {top['mode']} at {top['input_size']} px "
-                f"({top['precision']}), test AUC {auc} [{top['auc_ci_low']:.3f}, {top['auc_ci_high']:.3f}] "
-                f"({seeds_text(int(top['seeds']))})")
+                f"({top['precision']}), test AUC {auc}{ci} ({seeds_text(int(top['seeds']))})")
         tied = int((rows["rank"] == 1).sum()) - 1
         if tied:
             text += f"; {tied} other row(s) not significantly below it"
-        paper = rep[(rep["dataset"] == name)
+        same_protocol = top["mode"] == "scratch" and top["weights"] == "random"  # the paper trains from scratch
+        paper = rep[(rep["dataset"] == name) & same_protocol
                     & (rep["method"] == _PAPER_METHOD.get((top["model"], int(top["input_size"]))))]
         if not paper.empty:
             text += f"; MedMNIST v2 reported {paper['method'].iloc[0]}: {paper['test_auc'].iloc[0]:.3f}"

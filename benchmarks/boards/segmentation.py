@@ -208,21 +208,22 @@ _HEADLINE_METRICS = ("auc", "f1", "dice", "pixel_error", "rand_error")  # of a d
 
 
 def headline(b: pd.DataFrame, rep: pd.DataFrame) -> list[str]:
-    """Per dataset the row with the most seeds (then the best first metric) at threshold 0.5, with CIs, beside the
-    first paper row that reports any of the same metrics."""
+    """Per dataset the row with the most seeds (then the best in the dataset's headline metric) at threshold 0.5,
+    with CIs, beside the first paper row that reports any of the same metrics on a comparable test set."""
     lines = []
     for name in sorted(set(b["dataset"])):
         cols = [(k, head, up) for k, head, up in _columns(name) if k in _HEADLINE_METRICS]
-        first, _, up = cols[0]
-        top = b[b["dataset"] == name].sort_values(["seeds", f"{first}_mean"], ascending=[False, not up]).iloc[0]
+        key = seg_dataset(name).headline
+        top = b[b["dataset"] == name].sort_values(["seeds", f"{key}_mean"],
+                                                  ascending=[False, not higher_is_better(key)]).iloc[0]
         n = int(top["seeds"])
         text = (f"- {name}: {top['model']}.{top['weights']} ({seeds_text(n)}"
                 + (f"; {top['overrides']}" if top["overrides"] else "") + "), threshold 0.5: "
                 + ", ".join(f"{head} {_fmt(top[f'{k}_mean'], top[f'{k}_std'] if n > 1 else None, 3)}{_ci(top, k)}"
                             for k, head, _ in cols))
-        paper = rep[rep["dataset"] == name]
+        paper = rep[(rep["dataset"] == name) & ~rep["test_set"].str.contains("not comparable")]
         for r in paper.to_dict("records"):
-            shown = [f"{head} {r[k]:.3f}" for k, head, _ in cols if k in r and not np.isnan(r[k])]
+            shown = [f"{head} {r[k]:.4g}" for k, head, _ in cols if k in r and not np.isnan(r[k])]
             if shown:
                 text += f"; reported {r['method']}: {', '.join(shown)}"
                 break

@@ -181,24 +181,25 @@ _HEADLINE_ROWS = (("fine-tuned from a medical source", "finetune", "medical"),
 
 
 def headline(b: pd.DataFrame) -> list[str]:
-    """Per architecture, for each kind of row: the range of Δ against the target from scratch, and how many of
-    those Δs have a CI that excludes 0."""
+    """Per architecture, for each kind of row: its seeds, the range of Δ against the target from scratch, and how
+    many of those Δs have a CI that excludes 0, in which direction."""
     lines = []
     for arch, sub in b.groupby("arch", sort=False):
         parts = []
         for label, mode, kind in _HEADLINE_ROWS:
             medical = ~sub["source"].isin(["none", "imagenet"])
             m = sub[(sub["mode"] == mode) & (medical if kind == "medical" else sub["source"] == kind)]
-            m = m[m["delta"].notna()]
+            m = m[m["delta"].notna() & m["delta_ci_low"].notna() & m["delta_ci_high"].notna()]
             if m.empty:
                 continue
-            excludes = int(((m["delta_ci_low"] > 0) | (m["delta_ci_high"] < 0)).sum())
+            seeds = sorted(set(m["seeds"].astype(int)))
             span = (f"Δ {m['delta'].iloc[0]:+.3f}" if len(m) == 1
                     else f"Δ {m['delta'].min():+.3f} to {m['delta'].max():+.3f}")
-            parts.append(f"{label} {span} ({excludes} of {len(m)} CIs exclude 0)")
+            below, above = int((m["delta_ci_high"] < 0).sum()), int((m["delta_ci_low"] > 0).sum())
+            parts.append(f"{label} ({'/'.join(seeds_text(n) for n in seeds)}): {span}; of {len(m)} CIs, {below} "
+                         f"below 0 and {above} above")
         if parts:
-            lines.append(f"- {arch}, against the target from scratch ({seeds_text(int(sub['seeds'].max()))} per "
-                         f"row): " + "; ".join(parts))
+            lines.append(f"- {arch}, against the target from scratch: " + "; ".join(parts))
     return lines
 
 

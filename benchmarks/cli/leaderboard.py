@@ -28,14 +28,16 @@ def write_board(suite: Suite, store: ResultStore, out_dir: Path, fmt: str | None
 
     board = boards.suite_board(store, suite)
     files = boards.generate(store, suite, board)
+    md = out_dir / f"{suite.name}.md"
+    changed = not md.is_file() or md.read_text(encoding="utf-8") != files[md.name]
     for name, content in files.items():
         path = out_dir / name
         atomic_write(path, content if isinstance(content, bytes) else content.encode())
         err.print(f"wrote {path}", markup=False, highlight=False, soft_wrap=True)
     if f"{suite.name}.png" not in files:
         stale = out_dir / f"{suite.name}.png"
-        removed = stale.is_file()
-        if removed:  # a plot of older results would contradict the table beside it
+        removed = changed and stale.is_file()
+        if removed:  # a plot of older results would contradict the table beside it (an unchanged board keeps it)
             stale.unlink()
         err.print(f"no {suite.name}.png{' (the old one removed)' if removed else ''}: plots need matplotlib "
                   f"({install_hint('matplotlib')})", markup=False, highlight=False, soft_wrap=True)
