@@ -193,8 +193,7 @@ _PAPER_METHOD = {("resnet18_28", 28): "ResNet-18 (28)", ("resnet50_28", 28): "Re
                  ("resnet18", 224): "ResNet-18 (224)", ("resnet50", 224): "ResNet-50 (224)"}
 
 
-def headline(store: ResultStore, suite: Suite, b: pd.DataFrame,
-             matched: list[tuple[pd.Series, int, metrics.PairedBootstrap]]) -> list[str]:
+def headline(b: pd.DataFrame, matched: list[tuple[pd.Series, int, metrics.PairedBootstrap]]) -> list[str]:
     """Per dataset the top row (and how many share its rank), the paper's number for the same model where it has
     one, and each matched pretrained − random Δ."""
     rep = reported()
@@ -276,7 +275,7 @@ def markdown(store: ResultStore, suite: Suite, b: pd.DataFrame | None = None) ->
              "ECE: expected "
              "calibration error (15 bins; lower is better). *random init* rows are no-pretraining controls. "
              "Every number is computed from the outputs stored with the results (`benchmarks.results.schema`). "
-             + NOTES_TEXT, "", *headline_section(headline(store, suite, b, matched))]
+             + NOTES_TEXT, "", *headline_section(headline(b, matched))]
     for name in sorted(set(b["dataset"])):
         lines += _dataset_section(name, b[b["dataset"] == name], rep[rep["dataset"] == name], n_test.get(name))
     lines += matched_pretraining(store, df, matched)

@@ -107,17 +107,15 @@ def cmd_run(args: argparse.Namespace) -> None:
                         feature_cache=not args.no_feature_cache)
     planned = next(events)
     assert isinstance(planned, runner.Planned)
+    failed: list[str] = []
     if not planned.todo:
         err.print(f"{suite.id}: all {planned.total} cells are already in {store.root}", markup=False, highlight=False,
                   soft_wrap=True)
-        write_board(suite, store, out_dir, args.format)
-        if args.committed:
-            readme_headline(out_dir, check=False)
-        return
-    err.print(f"{suite.id}: {planned.total} cells, {planned.done} already in {store.root}, {planned.todo} to run"
-              + (f" on Ray ({args.cpus_per_cell:g} CPU, {args.gpus_per_cell:g} GPU per cell)"
-                 if executor.name == "ray" else ""), markup=False, highlight=False, soft_wrap=True)
-    failed = draw(events, planned.todo)
+    else:
+        err.print(f"{suite.id}: {planned.total} cells, {planned.done} already in {store.root}, {planned.todo} to run"
+                  + (f" on Ray ({args.cpus_per_cell:g} CPU, {args.gpus_per_cell:g} GPU per cell)"
+                     if executor.name == "ray" else ""), markup=False, highlight=False, soft_wrap=True)
+        failed = draw(events, planned.todo)
     write_board(suite, store, out_dir, args.format)
     if args.committed:
         readme_headline(out_dir, check=False)
