@@ -111,6 +111,20 @@ def test_a_single_run_has_no_spread_and_says_so(brier_store: ResultStore) -> Non
     assert list(ours["rank"]) == sorted(ours["rank"])  # ordered by rank, then by AUC
 
 
+def test_a_segmentation_row_gives_each_seeds_epochs_not_their_mean() -> None:
+    """One seed stopped early, two ran to the cap: a mean (98) with the first stop reason would hide that."""
+    seeds = pd.DataFrame({"run": [93, 100, 100], "best": [73, 86, 86],
+                          "stop": ["early stop (patience)", "epochs", "epochs"]})
+    row = {"epochs_run": seg_board._per_seed(seeds["run"]), "best_epoch": seg_board._per_seed(seeds["best"]),
+           "stop": seg_board._per_seed(seeds["stop"])}
+    assert row == {"epochs_run": "93; 100; 100", "best_epoch": "73; 86; 86",
+                   "stop": "early stop (patience); epochs; epochs"}
+    assert seg_board._epochs(row) == "93/73 (early stop (patience)), 100/86 (epochs), 100/86 (epochs)"
+    same_stop = {"epochs_run": "100", "best_epoch": "86; 90", "stop": "epochs"}
+    assert seg_board._epochs(same_stop) == "100/86, 100/90 (epochs)"
+    assert seg_board._epochs({"epochs_run": "46", "best_epoch": "26", "stop": "early stop"}) == "46/26 (early stop)"
+
+
 @pytest.mark.parametrize("suite", ["quick", "medmnist-v2", "segmentation"])
 def test_no_legend_covers_a_point_on_the_committed_boards(suite: str) -> None:
     from benchmarks.boards.render import forest_figure

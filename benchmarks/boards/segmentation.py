@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 from importlib import resources
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -40,8 +41,26 @@ from benchmarks.suites import Suite
 
 REPORTED_COLUMNS = {"auc": "AUC", "acc": "Acc", "sensitivity": "Se", "f1": "F1",
                     "pixel_error": "pixel error (challenge)", "rand_error": "Rand error (challenge)"}
-BASE = ["dataset", "model", "weights", "mode", "patch", "budget", "epochs_run", "stop", "seeds", "img_f1_min",
+BASE = ["dataset", "model", "weights", "mode", "patch", "budget", "epochs_run", "best_epoch", "stop", "seeds", "img_f1_min",
         "img_f1_max", "val_t_min", "val_t_max", "params_m", "notes", "source"]
+
+
+def _per_seed(values: pd.Series) -> str:
+    """Each seed's value in seed order, one value when all agree: a mean epoch count would hide that one seed stopped
+    early while another ran to the cap."""
+    texts = [str(v) for v in values]
+    return texts[0] if len(set(texts)) == 1 else "; ".join(texts)
+
+
+def _epochs(r: dict[str, Any]) -> str:
+    """"run/best (stop)" per seed, the stop said once when every seed stopped for the same reason."""
+    runs_, best, stop = (str(r[k]).split("; ") for k in ("epochs_run", "best_epoch", "stop"))
+    n = max(len(runs_), len(best), len(stop))
+    runs_, best, stop = (x * n if len(x) == 1 else x for x in (runs_, best, stop))
+    pairs = [f"{e}/{b}" for e, b in zip(runs_, best, strict=True)]
+    if len(set(stop)) == 1:
+        return f"{', '.join(pairs)} ({stop[0]})"
+    return ", ".join(f"{p} ({s})" for p, s in zip(pairs, stop, strict=True))
 
 
 def _overrides(cell: CellRecord) -> str:
@@ -76,7 +95,8 @@ def board(store: ResultStore, suite: Suite) -> pd.DataFrame:
         rows.append({"dataset": r.cell.dataset, "config": cfg, "model": r.cell.arch, "weights": r.cell.tag,
                      "mode": r.cell.mode, "patch": r.cell.input_size, "budget": _budget(r.cell),
                      "overrides": _overrides(r.cell).removeprefix("; ").replace("; ", " · "),
-                     "epochs_run": r.training.epochs_run, "stop": r.training.stop_reason,
+                     "epochs_run": r.training.epochs_run, "best_epoch": r.training.best_epoch,
+                     "stop": r.training.stop_reason,
                      "params_m": r.model.num_params / 1e6, "notes": notes([r]),
                      "img_f1_min": min(f1s, default=np.nan), "img_f1_max": max(f1s, default=np.nan),
                      "val_t": val_t, "f1_val_t": f1_val_t,
@@ -91,7 +111,8 @@ def board(store: ResultStore, suite: Suite) -> pd.DataFrame:
     for name, group in df.groupby("dataset", sort=True):
         cols = [k for k, _ in seg_dataset(str(name)).columns]
         agg = group.groupby(keys, sort=False).agg(
-            seeds=("model", "size"), epochs_run=("epochs_run", "mean"), stop=("stop", "first"),
+            seeds=("model", "size"), epochs_run=("epochs_run", _per_seed), best_epoch=("best_epoch", _per_seed),
+            stop=("stop", _per_seed),
             notes=("notes", lambda v: "; ".join(dict.fromkeys(x for x in v if x))),
             params_m=("params_m", "first"), img_f1_min=("img_f1_min", "min"), img_f1_max=("img_f1_max", "max"),
             val_t_min=("val_t", "min"), val_t_max=("val_t", "max"), f1_val_t_mean=("f1_val_t", "mean"),
@@ -167,7 +188,7 @@ def _section(name: str, rows: pd.DataFrame, human: dict[str, float] | None, rep:
         lines += ["No medzoo result for this dataset in this store (see *Cells without a result*).", ""]
     else:
         lines += [f"![image, ground truth, prediction](figures/segmentation_{name}.png)", "",
-                  "| model | weights | mode | patch | budget | epochs run (stop) | seeds | "
+                  "| model | weights | mode | patch | budget | epochs run/best (stop) | seeds | "
                   + " | ".join(h + (" ↓" if not up else "") for _, h, up in cols)
                   + " | F1 (Dice), validation threshold | per-image F1 | params | notes |",
                   "|---|---|---|---:|---|---|---:|" + "---:|" * len(cols) + "---|---|---:|---|"]
@@ -181,7 +202,7 @@ def _section(name: str, rows: pd.DataFrame, human: dict[str, float] | None, rep:
         metric_cells = " | ".join(_fmt(r[f"{c}_mean"], r[f"{c}_std"] if multi else None) + _ci(r, c)
                                   for c, _, _ in cols)
         lines.append(f"| {r['model']} | {weights} | {r['mode']} | {r['patch']} | {r['budget']} | "
-                     f"{r['epochs_run']:.0f} ({r['stop']}) | {runs(r['seeds'])} | {metric_cells} | {val_t} | "
+                     f"{_epochs(r)} | {runs(r['seeds'])} | {metric_cells} | {val_t} | "
                      f"{_fmt(r['img_f1_min'], None, 3)}–{_fmt(r['img_f1_max'], None, 3)} | {r['params_m']:.1f}M | "
                      f"{r['notes']} |")
     if human:
@@ -247,7 +268,8 @@ def markdown(store: ResultStore, suite: Suite, b: pd.DataFrame | None = None) ->
              "at the threshold t where each run's pooled F1 on its validation images peaks (t shown), the operating "
              "point a user would choose without seeing the test set. "
              "*budget* is the protocol's cap: training stops at the first epoch "
-             "end past the time budget, at early stopping, or at the last epoch — *epochs run (stop)* says which. "
+             "end past the time budget, at early stopping, or at the last epoch — *epochs run/best (stop)* says which, per "
+             "seed, with the epoch whose model was kept (best validation loss). "
              "Figures: the first test image | ground truth | the plain U-Net's prediction, made by `medzoo predict` "
              "from the model the run kept (commands in `leaderboards/figures/README.md`). " + NOTES_TEXT, "",
              *headline_section(headline(b, rep))]
@@ -306,7 +328,7 @@ def rich_table(store: ResultStore, suite: Suite, b: pd.DataFrame | None = None) 
         table.add_column(col, justify="left" if col in ("dataset", "model.weights") else "right")
     for r in b.to_dict("records"):
         f1 = r.get("f1_mean", np.nan)
-        table.add_row(r["dataset"], f"{r['model']}.{r['weights']}", f"{r['epochs_run']:.0f}",
+        table.add_row(r["dataset"], f"{r['model']}.{r['weights']}", str(r["epochs_run"]),
                       _fmt(r["auc_mean"], None, 3),
                       _fmt(r.get("dice_mean", f1) if np.isnan(f1) else f1, None, 3),
                       _fmt(r.get("pixel_error_mean", np.nan), None, 3), _fmt(r.get("rand_error_mean", np.nan), None, 3))
