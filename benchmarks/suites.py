@@ -475,6 +475,8 @@ def select(
     changed. Every change is recorded in the cell, so it is part of the cell's key and result."""
     import fnmatch
 
+    if seeds is not None:  # re-seed the grids, so a transfer cell of seed s starts from the source of seed s
+        suite = replace(suite, grids=tuple(replace(g, seeds=tuple(seeds)) for g in suite.grids))
     cells = suite.cells()
     if models:
         cells = [c for c in cells if any(fnmatch.fnmatchcase(c.model, p) or fnmatch.fnmatchcase(c.arch, p)
@@ -485,8 +487,6 @@ def select(
         cells = [c for c in cells if c.mode.value in modes]
     if sizes:
         cells = [c for c in cells if c.size in sizes]
-    if seeds is not None:
-        cells = [replace(c, seed=s) for c in {(replace(c, seed=0)): None for c in cells} for s in seeds]
     every = {c.key: c for c in suite.cells()}  # a transfer cell brings the source cell whose model it starts from
     cells = list({c.key: c for c in [every[c.init_from] for c in cells if c.init_from in every] + cells}.values())
     changes = {k: v for k, v in protocol_overrides.items() if v is not None}

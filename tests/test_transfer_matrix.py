@@ -93,6 +93,17 @@ def test_select_brings_sources_and_overrides_follow_them() -> None:
             assert c.init_from in keys and keys[c.init_from].protocol.epochs == 2
 
 
+def test_chosen_seeds_start_from_their_own_seeds_sources() -> None:
+    """`--seeds 1` on the matrix runs seed-1 targets from seed-1 sources: never seed 1 from another seed's source."""
+    picked = select(MATRIX, seeds=[1])
+    keys = {c.key: c for c in picked}
+    assert {c.seed for c in picked} == {1}
+    assert all(keys[c.init_from].seed == c.seed for c in picked if c.init_from)
+    every = {c.key for c in MATRIX.cells()}
+    assert {c.key for c in select(MATRIX, seeds=[0])} <= every  # a suite seed gives the suite's own cells
+    assert len(picked) == len(select(MATRIX, seeds=[0]))
+
+
 def test_train_subset_is_stratified_fixed_and_leaves_small_splits_alone() -> None:
     y = np.array([0] * 80 + [1] * 20).reshape(-1, 1)
     data = SplitData(np.arange(100, dtype=np.uint8).reshape(100, 1, 1), y)

@@ -147,7 +147,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     run.add_argument("--modes", nargs="+", metavar="MODE",
                      help="only these transfer modes: features, linear_probe, finetune, scratch")
     run.add_argument("--sizes", nargs="+", type=int, help="only cells whose data or input size is one of these")
-    run.add_argument("--seeds", nargs="+", type=int, help="run these seeds instead of the suite's")
+    run.add_argument("--seeds", nargs="+", type=int,
+                     help="run these seeds instead of the suite's (a transfer target of seed s starts from "
+                          "the source of seed s)")
     run.add_argument("--epochs", type=int, help="override the protocol's epochs (recorded; a different cell)")
     run.add_argument("--precision", choices=["fp32", "bf16"],
                      help="override the protocol's precision: bf16 (fast on CPUs with AMX/AVX512-BF16 and on GPUs) or "
